@@ -1,0 +1,184 @@
+// Package lang owns the upgrader language: parsing a configuration
+// directory, the block schemas of the top-level blocks, the two-phase decode
+// (variables and locals first, then everything else), the evaluation scope
+// and functions, and reference extraction (which orders the graph).
+//
+// lang never imports the executor or a module package. It learns module
+// body schemas through the Schemas it is given.
+package lang
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Schemas tells lang the body of each module kind, by block type.
+// cmd/upgrader builds it from the modules.Registry.
+type Schemas struct {
+	Nodes   map[string]hcldec.Spec // top-level node kinds: backup, schema_check, migrate, observe
+	Actions map[string]hcldec.Spec // blocks inside step and rollback: upload, template, release, run, restore
+	Probes  map[string]hcldec.Spec // blocks inside check: http, command, sql
+	// Outputs declares each module node kind's outputs (besides "name" and
+	// "kind", which every node has and which are known at plan time).
+	Outputs map[string]map[string]cty.Type
+}
+
+// RunInfo is the run.* scope.
+type RunInfo struct {
+	ID        string
+	StartedAt time.Time
+}
+
+// Options for Load.
+type Options struct {
+	Vars     []string          // -var name=value, in order
+	VarFiles []string          // -var-file FILE
+	Env      map[string]string // environment (UPGRADER_VAR_name); nil: os.Environ
+}
+
+// Config is a loaded, validated configuration directory.
+type Config struct {
+	Dir   string
+	Files map[string]*hcl.File // by file name, for diagnostics and fmt
+	Hash  string               // sha256 over the files' names and bytes (and var values)
+
+	Variables map[string]*Variable
+	Locals    map[string]cty.Value
+	Hosts     map[string]*Host
+	HostOrder []string // declaration order
+	Databases map[string]*Database
+
+	Phases     map[string]*Phase
+	PhaseOrder []string // a topological order of phases
+
+	// Nodes by address ("step.install", "backup.db", "check.regression",
+	// "observe.soak", "gate.go", "schema_check.x", "migrate.prod").
+	Nodes map[string]*Node
+}
+
+// Variable is a variable block with its resolved value.
+type Variable struct {
+	Name        string
+	Type        cty.Type
+	Description string
+	Sensitive   bool
+	Value       cty.Value // marked "sensitive" when Sensitive
+	DeclRange   hcl.Range
+}
+
+// Connection is the resolved SSH connection of one host (defaults, then the host's overrides).
+type Connection struct {
+	User              string
+	Port              int
+	PrivateKeyFile    string // "~" expanded
+	Agent             bool
+	KnownHostsFile    string // "~" expanded
+	AcceptNewHostKeys bool
+	Bastion           string // user@host:port, "" for none
+	Timeout           time.Duration
+	Sudo              bool
+}
+
+// Host is a host block.
+type Host struct {
+	Name      string
+	Address   string
+	Labels    map[string]string
+	Conn      Connection
+	DeclRange hcl.Range
+}
+
+// Database is a database block.
+type Database struct {
+	Name      string
+	Driver    string // postgres | mysql
+	DSN       string // may be sensitive: never print
+	Host      string // "" when not set
+	DeclRange hcl.Range
+}
+
+// Phase is a phase block.
+type Phase struct {
+	Name      string
+	DependsOn []string // phase names
+	OnFailure string   // "rollback" (default) or "stop"
+	Escalate  *Escalate
+	Nodes     []string // addresses of the nodes declared inside
+	DeclRange hcl.Range
+}
+
+// Escalate is a phase's escalate block.
+type Escalate struct {
+	Checks   []string // check node addresses ("check.regression")
+	Rollback string   // "all"
+	Range    hcl.Range
+}
+
+// Node kinds that lang decodes itself; every other kind is a module node.
+const (
+	KindStep  = "step"
+	KindCheck = "check"
+	KindGate  = "gate"
+)
+
+// Node is one graph node.
+type Node struct {
+	Addr  string // kind.name
+	Kind  string
+	Name  string
+	Phase string // "" when at top level
+
+	// DependsOn holds the addresses of every node this one must follow:
+	// explicit depends_on, references in any expression of the node, and
+	// phase order (every node of a phase listed in the phase's depends_on).
+	DependsOn []string
+	// DependsOnRanges gives, for each address in DependsOn, where the
+	// dependency came from (for cycle diagnostics).
+	DependsOnRanges map[string]hcl.Range
+
+	When      hcl.Expression // nil when absent
+	DeclRange hcl.Range
+
+	// Module node kinds (backup, schema_check, migrate, observe): the body
+	// without depends_on/when, and its spec.
+	Body hcl.Body
+	Spec hcldec.Spec
+
+	Step  *Step
+	Check *Check
+	Gate  *Gate
+}
+
+// Step is a step's own arguments and its ordered actions.
+type Step struct {
+	Hosts          hcl.Expression // `host = X` or `hosts = [...]`: evaluate with EvalContext; each element a host object
+	BatchSize      int            // 0: all hosts at once
+	BackupRequired bool           // default true
+	WaiverRange    hcl.Range      // where backup_required = false was written
+	Actions        []*Block
+	Rollback       []*Block // nil when no rollback block
+}
+
+// Check is a check node.
+type Check struct {
+	Retries  int           // default 0 (one attempt)
+	Interval time.Duration // default 2s
+	Timeout  time.Duration // default 10s, per attempt per probe
+	Probes   []*Block
+}
+
+// Gate is a gate node.
+type Gate struct {
+	Message string
+}
+
+// Block is an action (in a step or rollback) or a probe (in a check).
+type Block struct {
+	Kind      string
+	Body      hcl.Body
+	Spec      hcldec.Spec
+	DeclRange hcl.Range
+}
