@@ -1,0 +1,260 @@
+package journal
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestJournal_roundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runs", "r", FileName)
+	w, torn, err := Create(path)
+	if err != nil || torn != nil {
+		t.Fatalf("Create: %v %v", err, torn)
+	}
+	want := []Event{
+		{Type: RunStarted, Data: json.RawMessage(`{"config_hash":"abc"}`)},
+		{Type: NodeStarted, Node: "step.a"},
+		{Type: ActionStarted, Node: "step.a", Host: "web", Index: Idx(0)},
+		{Type: NodeFinished, Node: "step.a"},
+	}
+	for _, ev := range want {
+		if err := w.Append(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	got, torn, err := Read(path)
+	if err != nil || torn != nil {
+		t.Fatalf("Read: %v %v", err, torn)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].Type != want[i].Type || got[i].Node != want[i].Node || got[i].TS.IsZero() {
+			t.Errorf("event %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if got[2].Index == nil || *got[2].Index != 0 {
+		t.Errorf("action index 0 lost: %+v", got[2])
+	}
+}
+
+// The process died mid-write: the last line is incomplete. Read ignores and
+// reports it; Create cuts it so that the next event starts a fresh line.
+func TestJournal_tornLastLine(t *testing.T) {
+	for _, name := range []string{"torn_midline.jsonl", "torn_garbage.jsonl"} {
+		t.Run(name, func(t *testing.T) {
+			src, err := os.ReadFile(filepath.Join("testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), FileName)
+			if err := os.WriteFile(path, src, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			evs, torn, err := Read(path)
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			if torn == nil {
+				t.Fatal("torn last line not reported")
+			}
+			if len(evs) != 2 || evs[1].Type != NodeStarted {
+				t.Fatalf("complete events = %+v", evs)
+			}
+			w, torn2, err := Create(path)
+			if err != nil || torn2 == nil {
+				t.Fatalf("Create over torn journal: %v, torn %v", err, torn2)
+			}
+			if err := w.Append(Event{Type: NodeFinished, Node: "step.a"}); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			evs, torn, err = Read(path)
+			if err != nil || torn != nil || len(evs) != 3 || evs[2].Type != NodeFinished {
+				t.Fatalf("after repair: %v %v %+v", err, torn, evs)
+			}
+		})
+	}
+}
+
+func TestJournal_corruptMiddleLineIsAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	os.WriteFile(path, []byte(`{"ts":"2026-11-28T10:00:00Z","type":"run_started"}
+not json
+{"ts":"2026-11-28T10:00:01Z","type":"node_started","node":"step.a"}
+`), 0o600)
+	if _, _, err := Read(path); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("want an error naming line 2, got %v", err)
+	}
+}
+
+func TestJournal_concurrentAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	w, _, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				if err := w.Append(Event{Type: NodeStarted, Node: "step.x", Index: Idx(i)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	w.Close()
+	evs, torn, err := Read(path)
+	if err != nil || torn != nil || len(evs) != 400 {
+		t.Fatalf("got %d events, torn %v, err %v", len(evs), torn, err)
+	}
+}
+
+func TestLock_secondHolderRefused(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Acquire(dir, "20261128T101500-abcd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Acquire(dir, "20261128T101600-0001")
+	var le *LockedError
+	if !errors.As(err, &le) {
+		t.Fatalf("second Acquire: %v", err)
+	}
+	me := Me("")
+	for _, want := range []string{me.User, me.Host, "pid", "20261128T101500-abcd", "since"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("lock error %q does not name %q", err, want)
+		}
+	}
+	if le.Stale {
+		t.Error("our own live lock judged stale")
+	}
+	if _, err := Unlock(dir, false); err == nil {
+		t.Error("Unlock cleared a live holder's lock")
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Acquire(dir, "20261128T101600-0001")
+	if err != nil {
+		t.Fatalf("Acquire after Release: %v", err)
+	}
+	l2.Release()
+}
+
+func deadPID(t *testing.T) int {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+func TestLock_staleDetectedAndCleared(t *testing.T) {
+	dir := t.TempDir()
+	me := Me("20261128T101500-abcd")
+	me.PID = deadPID(t)
+	if _, err := acquire(dir, me); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Acquire(dir, "20261128T101600-0001")
+	var le *LockedError
+	if !errors.As(err, &le) || !le.Stale || !strings.Contains(err.Error(), "upgrader unlock") {
+		t.Fatalf("want a stale LockedError suggesting unlock, got %v", err)
+	}
+	// Another run may not take over; the same run (resume) may.
+	if _, err := TakeOver(dir, "20261128T101600-0001"); err == nil {
+		t.Fatal("another run took over a stale lock")
+	}
+	l, err := TakeOver(dir, "20261128T101500-abcd")
+	if err != nil {
+		t.Fatalf("TakeOver by the same run: %v", err)
+	}
+	if l.Info.PID != os.Getpid() {
+		t.Errorf("lock pid = %d", l.Info.PID)
+	}
+	l.Release()
+
+	me.PID = deadPID(t)
+	acquire(dir, me)
+	held, err := Unlock(dir, false)
+	if err != nil || held.Run != me.Run {
+		t.Fatalf("Unlock stale: %v %+v", err, held)
+	}
+	if _, err := ReadLock(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lock still there: %v", err)
+	}
+}
+
+func TestLock_otherMachineNeverStale(t *testing.T) {
+	li := Me("20261128T101500-abcd")
+	li.Host = "some-other-machine.invalid"
+	li.PID = deadPID(t)
+	if IsStale(li) {
+		t.Fatal("a lock of another machine was judged stale")
+	}
+}
+
+func TestRunID_sortable(t *testing.T) {
+	base := time.Date(2026, 11, 28, 10, 15, 0, 0, time.UTC)
+	var ids []string
+	for i := 0; i < 5; i++ {
+		id := NewRunID(base.Add(time.Duration(4-i) * time.Second))
+		if !ValidRunID(id) {
+			t.Fatalf("%q is not a valid run id", id)
+		}
+		ids = append(ids, id)
+	}
+	if !strings.HasPrefix(ids[4], "20261128T101500-") {
+		t.Errorf("id = %s", ids[4])
+	}
+	sorted := append([]string(nil), ids...)
+	sort.Strings(sorted)
+	for i := range ids {
+		if sorted[i] != ids[4-i] {
+			t.Fatalf("run ids do not sort by time: %v", sorted)
+		}
+	}
+}
+
+func TestApproval_roundTrip(t *testing.T) {
+	dir := t.TempDir()
+	run := "20261128T101500-abcd"
+	if _, err := Approve(dir, run, "gate.go", "ops@box"); err == nil {
+		t.Fatal("approved a run that does not exist")
+	}
+	os.MkdirAll(RunDir(dir, run), 0o700)
+	if _, err := Approve(dir, run, "../x", "ops@box"); err == nil {
+		t.Fatal("accepted a path as node")
+	}
+	if a, _ := ReadApproval(dir, run, "gate.go"); a != nil {
+		t.Fatal("approval before approve")
+	}
+	if _, err := Approve(dir, run, "gate.go", "ops@box"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ReadApproval(dir, run, "gate.go")
+	if err != nil || a == nil || a.By != "ops@box" {
+		t.Fatalf("ReadApproval = %+v, %v", a, err)
+	}
+	runs, _ := Runs(dir)
+	if len(runs) != 1 || runs[0] != run {
+		t.Fatalf("Runs = %v", runs)
+	}
+}

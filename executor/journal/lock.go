@@ -1,0 +1,199 @@
+package journal
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// LockInfo is the content of .upgrader/lock: who holds the state directory.
+type LockInfo struct {
+	User  string    `json:"user"`
+	Host  string    `json:"host"`
+	PID   int       `json:"pid"`
+	Run   string    `json:"run"`
+	Since time.Time `json:"since"`
+}
+
+// LockedError is returned when another run holds the lock.
+type LockedError struct {
+	Path   string
+	Holder LockInfo
+	// Stale: the holder's pid is dead on this very machine.
+	Stale bool
+}
+
+func (e *LockedError) Error() string {
+	h := e.Holder
+	msg := fmt.Sprintf("state directory is locked by %s@%s (pid %d, run %s) since %s",
+		h.User, h.Host, h.PID, h.Run, h.Since.Local().Format(time.RFC3339))
+	if e.Stale {
+		msg += fmt.Sprintf("; process %d is no longer running on this machine: the lock is stale, clear it with `upgrader unlock` (or continue that run with `upgrader resume %s`)", h.PID, h.Run)
+	}
+	return msg
+}
+
+// LockFile is the lock's name inside the state directory.
+const LockFile = "lock"
+
+// Lock is a held lock.
+type Lock struct {
+	path string
+	Info LockInfo
+}
+
+// Me describes the current process as a lock holder for run.
+func Me(run string) LockInfo {
+	u := "unknown"
+	if cu, err := user.Current(); err == nil {
+		u = cu.Username
+	}
+	h, _ := os.Hostname()
+	return LockInfo{User: u, Host: h, PID: os.Getpid(), Run: run, Since: time.Now().UTC().Truncate(time.Second)}
+}
+
+// Acquire takes the lock of stateDir for run. When it is held it returns a
+// *LockedError naming the holder (and whether it is stale).
+func Acquire(stateDir, run string) (*Lock, error) {
+	return acquire(stateDir, Me(run))
+}
+
+func acquire(stateDir string, me LockInfo) (*Lock, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(stateDir, LockFile)
+	data, err := json.MarshalIndent(me, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// Write a private file, then hard-link it to the lock name: link fails
+	// when the lock exists, and nobody ever sees a half-written lock.
+	tmp, err := os.CreateTemp(stateDir, ".lock-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	tmp.Close()
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("taking lock %s: %w", path, err)
+		}
+		holder, rerr := ReadLock(stateDir)
+		if rerr != nil {
+			return nil, fmt.Errorf("state directory is locked (%s), and the lock cannot be read: %w", path, rerr)
+		}
+		return nil, &LockedError{Path: path, Holder: *holder, Stale: IsStale(*holder)}
+	}
+	if err := syncDir(stateDir); err != nil {
+		return nil, err
+	}
+	return &Lock{path: path, Info: me}, nil
+}
+
+// TakeOver replaces a stale lock held by run (a resume of the run whose
+// process died). It refuses a live holder or another run's lock.
+func TakeOver(stateDir, run string) (*Lock, error) {
+	l, err := Acquire(stateDir, run)
+	var le *LockedError
+	if !errors.As(err, &le) {
+		return l, err
+	}
+	if !le.Stale || le.Holder.Run != run {
+		return nil, err
+	}
+	if err := os.Remove(le.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return Acquire(stateDir, run)
+}
+
+// ReadLock returns the current holder, or os.ErrNotExist (wrapped).
+func ReadLock(stateDir string) (*LockInfo, error) {
+	b, err := os.ReadFile(filepath.Join(stateDir, LockFile))
+	if err != nil {
+		return nil, err
+	}
+	var li LockInfo
+	if err := json.Unmarshal(b, &li); err != nil {
+		return nil, fmt.Errorf("lock file %s: %w", filepath.Join(stateDir, LockFile), err)
+	}
+	return &li, nil
+}
+
+// IsStale reports whether the holder is a dead process on this machine.
+// A holder on another machine is never judged stale from here.
+func IsStale(li LockInfo) bool {
+	h, _ := os.Hostname()
+	if li.Host != h || li.PID <= 0 {
+		return false
+	}
+	return !pidAlive(li.PID)
+}
+
+func pidAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Release removes the lock if it is still ours.
+func (l *Lock) Release() error {
+	cur, err := ReadLock(filepath.Dir(l.path))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if cur.PID != l.Info.PID || cur.Run != l.Info.Run || cur.Host != l.Info.Host {
+		return nil
+	}
+	return os.Remove(l.path)
+}
+
+// Unlock clears a stale lock (`upgrader unlock`). A live holder, or one on
+// another machine, is refused unless force is set.
+func Unlock(stateDir string, force bool) (*LockInfo, error) {
+	li, err := ReadLock(stateDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s is not locked", stateDir)
+		}
+		return nil, err
+	}
+	if !force && !IsStale(*li) {
+		h, _ := os.Hostname()
+		if li.Host != h {
+			return li, fmt.Errorf("lock held by %s@%s (pid %d, run %s) on another machine: upgrader cannot tell whether it is alive; use -force if you are sure it is not",
+				li.User, li.Host, li.PID, li.Run)
+		}
+		return li, fmt.Errorf("lock held by %s@%s (pid %d, run %s), and that process is still running", li.User, li.Host, li.PID, li.Run)
+	}
+	if err := os.Remove(filepath.Join(stateDir, LockFile)); err != nil {
+		return li, err
+	}
+	return li, nil
+}
+
+// NewRunID returns a sortable run id: UTC start time plus 4 random hex digits
+// (20261128T101500-abcd).
+func NewRunID(t time.Time) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,139 @@
+package journal
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// RunsDir is the directory of runs inside a state directory.
+func RunsDir(stateDir string) string { return filepath.Join(stateDir, "runs") }
+
+// RunDir is one run's directory.
+func RunDir(stateDir, run string) string { return filepath.Join(RunsDir(stateDir), run) }
+
+// Path is one run's journal.
+func Path(stateDir, run string) string { return filepath.Join(RunDir(stateDir, run), FileName) }
+
+var runIDRe = regexp.MustCompile(`^\d{8}T\d{6}-[0-9a-f]{4}$`)
+
+// ValidRunID reports whether s looks like a run id (and so is safe as a path element).
+func ValidRunID(s string) bool { return runIDRe.MatchString(s) }
+
+// Runs lists the run ids of a state directory, oldest first.
+func Runs(stateDir string) ([]string, error) {
+	ents, err := os.ReadDir(RunsDir(stateDir))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && ValidRunID(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Latest returns the newest run id, or an error when there is none.
+func Latest(stateDir string) (string, error) {
+	runs, err := Runs(stateDir)
+	if err != nil {
+		return "", err
+	}
+	if len(runs) == 0 {
+		return "", fmt.Errorf("no runs in %s", RunsDir(stateDir))
+	}
+	return runs[len(runs)-1], nil
+}
+
+// Approval is runs/RUN/approvals/NODE.json, written by `upgrader approve`.
+type Approval struct {
+	Node string    `json:"node"`
+	By   string    `json:"by"` // user@hostname
+	At   time.Time `json:"at"`
+}
+
+func approvalPath(stateDir, run, node string) string {
+	return filepath.Join(RunDir(stateDir, run), "approvals", node+".json")
+}
+
+// Approve records an approval of node in run.
+func Approve(stateDir, run, node, by string) (*Approval, error) {
+	if !ValidRunID(run) {
+		return nil, fmt.Errorf("%q is not a run id (like 20261128T101500-abcd)", run)
+	}
+	if node == "" || strings.ContainsAny(node, `/\`) || strings.HasPrefix(node, ".") {
+		return nil, fmt.Errorf("%q is not a node address (like gate.go_primary)", node)
+	}
+	if _, err := os.Stat(RunDir(stateDir, run)); err != nil {
+		return nil, fmt.Errorf("no run %s in %s", run, RunsDir(stateDir))
+	}
+	a := &Approval{Node: node, By: by, At: time.Now().UTC().Truncate(time.Second)}
+	b, _ := json.MarshalIndent(a, "", "  ")
+	if err := WriteFileAtomic(approvalPath(stateDir, run, node), append(b, '\n'), 0o600); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// ReadApproval returns the approval of node in run, nil when there is none.
+func ReadApproval(stateDir, run, node string) (*Approval, error) {
+	b, err := os.ReadFile(approvalPath(stateDir, run, node))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var a Approval
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("approval %s: %w", approvalPath(stateDir, run, node), err)
+	}
+	return &a, nil
+}
+
+// State is runs/RUN/state: a summary derived from the journal, rewritten by
+// the run as it goes, so `status` of many runs need not read every journal.
+type State struct {
+	Run        string    `json:"run"`
+	Status     string    `json:"status"` // running | done | failed | rolled_back | rollback_incomplete | interrupted
+	Dir        string    `json:"dir,omitempty"`
+	ConfigHash string    `json:"config_hash,omitempty"`
+	PID        int       `json:"pid,omitempty"`
+	Started    time.Time `json:"started"`
+	Updated    time.Time `json:"updated"`
+}
+
+// WriteState writes runs/RUN/state atomically.
+func WriteState(stateDir string, st State) error {
+	st.Updated = time.Now().UTC()
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(RunDir(stateDir, st.Run), "state"), append(b, '\n'), 0o600)
+}
+
+// ReadState reads runs/RUN/state.
+func ReadState(stateDir, run string) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(RunDir(stateDir, run), "state"))
+	if err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
