@@ -1,0 +1,3 @@
+run { # ERROR: Missing required argument
+  sudo = true
+}
