@@ -1,0 +1,442 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/upgrader-dev/upgrader/modules"
+)
+
+// File is one file to put on a host; template builds these from rendered
+// text, upload from local files.
+type File struct {
+	Dest   string // absolute path on the host
+	Size   int64
+	SHA256 string // hex
+	Mode   os.FileMode
+	Open   func() (io.ReadCloser, error)
+	// Text is the content when it is small text known in memory (template),
+	// nil otherwise; used for the plan's diff.
+	Text []byte
+}
+
+// BytesFile is a File holding data in memory.
+func BytesFile(dest string, data []byte, mode os.FileMode) File {
+	sum := sha256.Sum256(data)
+	return File{Dest: dest, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Mode: mode, Text: data,
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
+}
+
+// Options are the arguments shared by upload and template.
+type Options struct {
+	Mode         os.FileMode // 0: keep the remote file's mode, else File.Mode
+	Owner, Group string      // "" leaves it; need Sudo
+	Sudo         bool
+}
+
+// FileState is what Undo needs for one file, recorded before it changes.
+type FileState struct {
+	Path    string `json:"path"`
+	Existed bool   `json:"existed"`
+	Prev    string `json:"prev,omitempty"` // copy of the previous content beside Path
+	SHA256  string `json:"sha256,omitempty"`
+	Mode    uint32 `json:"mode,omitempty"`
+}
+
+// State is the undo state of an upload or template action.
+type State struct {
+	Files []FileState `json:"files"`
+	Dirs  []string    `json:"dirs,omitempty"` // directories created, parents first
+	Sudo  bool        `json:"sudo,omitempty"`
+}
+
+// verdict is the plan decision for one file.
+type verdict struct {
+	file    File
+	change  modules.Change
+	why     string // what changes, or why nothing does
+	exists  bool
+	sha     string
+	mode    os.FileMode // remote mode when exists
+	want    os.FileMode // mode the file will have
+	ownerOK bool
+}
+
+func (o Options) chownSpec() string {
+	switch {
+	case o.Owner != "" && o.Group != "":
+		return o.Owner + ":" + o.Group
+	case o.Owner != "":
+		return o.Owner
+	case o.Group != "":
+		return ":" + o.Group
+	}
+	return ""
+}
+
+// decide compares each file with the host, read-only.
+func decide(ctx context.Context, r modules.Reader, files []File, opt Options) ([]verdict, error) {
+	out := make([]verdict, 0, len(files))
+	for _, f := range files {
+		v := verdict{file: f, ownerOK: true}
+		fi, err := r.Stat(ctx, f.Dest)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Exists && fi.IsDir {
+			return nil, fmt.Errorf("%s is a directory on the host; destination must name the file", f.Dest)
+		}
+		v.want = f.Mode
+		if opt.Mode != 0 {
+			v.want = opt.Mode
+		}
+		if !fi.Exists {
+			v.change, v.why = modules.Create, "new"
+			out = append(out, v)
+			continue
+		}
+		v.exists, v.mode = true, fi.Mode.Perm()
+		if opt.Mode == 0 {
+			v.want = v.mode // an existing file keeps its mode unless mode is set
+		}
+		if v.sha, err = r.SHA256(ctx, f.Dest); err != nil {
+			return nil, err
+		}
+		if opt.chownSpec() != "" {
+			if v.ownerOK, err = ownerMatches(ctx, r, f.Dest, opt); err != nil {
+				return nil, err
+			}
+		}
+		var what []string
+		if v.sha != f.SHA256 {
+			what = append(what, "changed")
+		}
+		if v.mode != v.want {
+			what = append(what, fmt.Sprintf("mode %04o -> %04o", v.mode, v.want))
+		}
+		if !v.ownerOK {
+			what = append(what, "owner -> "+opt.chownSpec())
+		}
+		if len(what) == 0 {
+			v.change, v.why = modules.NoOp, "sha256 matches"
+		} else {
+			v.change, v.why = modules.Update, strings.Join(what, ", ")
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// ownerMatches probes the owner and group of an existing file (names or ids).
+func ownerMatches(ctx context.Context, r modules.Reader, p string, opt Options) (bool, error) {
+	res, err := r.Probe(ctx, modules.Command{Cmd: "stat -c '%U %G %u %g' -- " + modules.ShellQuote(p), Sudo: opt.Sudo})
+	if err != nil {
+		return false, err
+	}
+	f := strings.Fields(string(res.Stdout))
+	if res.ExitCode != 0 || len(f) != 4 {
+		return false, nil
+	}
+	okOwner := opt.Owner == "" || opt.Owner == f[0] || opt.Owner == f[2]
+	okGroup := opt.Group == "" || opt.Group == f[1] || opt.Group == f[3]
+	return okOwner && okGroup, nil
+}
+
+// PlanFiles is the plan of putting files on the host; label names the action
+// in the summary (the destination).
+func PlanFiles(ctx context.Context, r modules.Reader, label string, files []File, opt Options) (*modules.Plan, error) {
+	vs, err := decide(ctx, r, files, opt)
+	if err != nil {
+		return nil, fmt.Errorf("host %q: %w", r.Host().Name, err)
+	}
+	p := &modules.Plan{Change: modules.NoOp, Facts: map[string]string{}, Undo: "previous content restored"}
+	var n = map[modules.Change]int{}
+	var size int64
+	var detail strings.Builder
+	for _, v := range vs {
+		n[v.change]++
+		size += v.file.Size
+		p.Facts["sha256 "+v.file.Dest] = v.sha
+		if v.exists {
+			p.Facts["mode "+v.file.Dest] = fmt.Sprintf("%04o", v.mode)
+		}
+		fmt.Fprintf(&detail, "%s %s (%s)\n", v.change, v.file.Dest, v.why)
+	}
+	switch {
+	case n[modules.Create] == len(vs) && len(vs) > 0:
+		p.Change = modules.Create
+		p.Undo = "file removed"
+	case n[modules.Create]+n[modules.Update] > 0:
+		p.Change = modules.Update
+	default:
+		p.Reason = "sha256 matches"
+		if len(vs) > 1 {
+			p.Reason = fmt.Sprintf("all %d files unchanged", len(vs))
+		}
+	}
+	if len(vs) == 1 {
+		v := vs[0]
+		switch v.change {
+		case modules.NoOp:
+			p.Summary = fmt.Sprintf("%s (= unchanged)", label)
+		default:
+			p.Summary = fmt.Sprintf("%s (%s %s, %s)", label, v.change, v.why, humanBytes(v.file.Size))
+		}
+		return p, nil
+	}
+	p.Summary = fmt.Sprintf("%s (%d files, %s: %d new, %d changed, %d unchanged)", label, len(vs), humanBytes(size),
+		n[modules.Create], n[modules.Update], n[modules.NoOp])
+	p.Detail = detail.String()
+	return p, nil
+}
+
+// ApplyFiles puts files on the host: it records the undo state, keeps the
+// previous content beside each target (DEST.upgrader-prev-RUN), then writes
+// each changed file atomically. Unchanged files are left alone.
+func ApplyFiles(ctx context.Context, req *modules.Request, files []File, opt Options) (*modules.Outcome, error) {
+	t, err := req.Env.Target(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) error { return fmt.Errorf("host %q: %w", req.Host, err) }
+	vs, err := decide(ctx, t, files, opt)
+	if err != nil {
+		return nil, fail(err)
+	}
+	st := State{Sudo: opt.Sudo}
+	var todo []verdict
+	for _, v := range vs {
+		if v.change == modules.NoOp {
+			continue
+		}
+		fs := FileState{Path: v.file.Dest, Existed: v.exists, SHA256: v.sha, Mode: uint32(v.mode)}
+		if v.exists {
+			fs.Prev = v.file.Dest + ".upgrader-prev-" + req.Env.RunID()
+			// A resumed run finds the copy its first attempt made: that is the real previous state.
+			if pfi, err := t.Stat(ctx, fs.Prev); err != nil {
+				return nil, fail(err)
+			} else if pfi.Exists {
+				fs.Mode = uint32(pfi.Mode.Perm())
+				if fs.SHA256, err = t.SHA256(ctx, fs.Prev); err != nil {
+					return nil, fail(err)
+				}
+			}
+		}
+		st.Files = append(st.Files, fs)
+		todo = append(todo, v)
+	}
+	if len(todo) == 0 {
+		return &modules.Outcome{Message: "unchanged (sha256 matches)"}, nil
+	}
+	if st.Dirs, err = missingDirs(ctx, t, todo); err != nil {
+		return nil, fail(err)
+	}
+	undo, _ := json.Marshal(st)
+	if req.Record != nil {
+		if err := req.Record(undo); err != nil {
+			return nil, err
+		}
+	}
+	if len(st.Dirs) > 0 {
+		cmd := "mkdir -p --"
+		for _, d := range st.Dirs {
+			cmd += " " + modules.ShellQuote(d)
+		}
+		if err := run(ctx, t, cmd, opt.Sudo); err != nil {
+			return nil, fail(err)
+		}
+	}
+	var total, done int64
+	for _, v := range todo {
+		total += v.file.Size
+	}
+	for i, v := range todo {
+		if fs := st.Files[i]; fs.Prev != "" {
+			// cp -p keeps mode, owner and times of the previous file for Undo.
+			q := modules.ShellQuote
+			if err := run(ctx, t, fmt.Sprintf("test -e %s || cp -p -- %s %s", q(fs.Prev), q(fs.Path), q(fs.Prev)), opt.Sudo); err != nil {
+				return nil, fail(err)
+			}
+		}
+		if err := put(ctx, req, t, v, opt, func(n int64) { req.Env.Progress(done+n, total) }); err != nil {
+			return nil, fail(fmt.Errorf("%s: %w", v.file.Dest, err))
+		}
+		done += v.file.Size
+	}
+	msg := fmt.Sprintf("%d file(s) written", len(todo))
+	if len(vs) == 1 {
+		msg = fmt.Sprintf("%s written (%s)", vs[0].file.Dest, vs[0].why)
+	}
+	return &modules.Outcome{Changed: true, Message: msg, Undo: undo}, nil
+}
+
+// missingDirs lists the parent directories of the files that do not exist yet.
+func missingDirs(ctx context.Context, t modules.Reader, vs []verdict) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range vs {
+		var chain []string
+		for d := path.Dir(v.file.Dest); d != "/" && !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+			fi, err := t.Stat(ctx, d)
+			if err != nil {
+				return nil, err
+			}
+			if fi.Exists {
+				break
+			}
+			chain = append([]string{d}, chain...)
+		}
+		out = append(out, chain...)
+	}
+	return out, nil
+}
+
+// put writes one file atomically with its final mode (and owner).
+func put(ctx context.Context, req *modules.Request, t modules.Target, v verdict, opt Options, progress func(int64)) error {
+	q := modules.ShellQuote
+	if v.change == modules.Update && v.sha == v.file.SHA256 {
+		// Same bytes: only mode or owner differ.
+		cmd := fmt.Sprintf("chmod %04o -- %s", v.want, q(v.file.Dest))
+		if c := opt.chownSpec(); c != "" {
+			cmd += fmt.Sprintf(" && chown %s -- %s", q(c), q(v.file.Dest))
+		}
+		return run(ctx, t, cmd, opt.Sudo)
+	}
+	rc, err := v.file.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	body := &counter{r: rc, f: progress}
+	if !opt.Sudo {
+		return t.WriteFile(ctx, v.file.Dest, body, v.want)
+	}
+	// With sudo the user may not write beside the target: stage the bytes in
+	// /tmp (0600), then copy and rename as root within the target directory.
+	stage := fmt.Sprintf("/tmp/.upgrader-%s-%x", req.Env.RunID(), sha256.Sum256([]byte(v.file.Dest)))
+	if err := t.WriteFile(ctx, stage, body, 0o600); err != nil {
+		return err
+	}
+	tmp := v.file.Dest + ".upgrader-new-" + req.Env.RunID()
+	cmd := fmt.Sprintf("cp -- %s %s && chmod %04o -- %s", q(stage), q(tmp), v.want, q(tmp))
+	if c := opt.chownSpec(); c != "" {
+		cmd += fmt.Sprintf(" && chown %s -- %s", q(c), q(tmp))
+	}
+	cmd = fmt.Sprintf("{ %s && mv -f -- %s %s; } || { rc=$?; rm -f -- %s; exit $rc; }", cmd, q(tmp), q(v.file.Dest), q(tmp))
+	err = run(ctx, t, cmd, true)
+	_ = run(ctx, t, "rm -f -- "+q(stage), false)
+	return err
+}
+
+// UndoFiles restores the exact previous bytes and mode of every file in the
+// state (removing files that did not exist), newest first, then removes the
+// directories the action created when they are empty.
+func UndoFiles(ctx context.Context, req *modules.Request, raw json.RawMessage) error {
+	var st State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("undo state: %w", err)
+	}
+	t, err := req.Env.Target(req.Host)
+	if err != nil {
+		return err
+	}
+	q := modules.ShellQuote
+	var errs []string
+	for i := len(st.Files) - 1; i >= 0; i-- {
+		f := st.Files[i]
+		if err := undoFile(ctx, t, f, st.Sudo); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", f.Path, err))
+		}
+	}
+	for i := len(st.Dirs) - 1; i >= 0; i-- {
+		// Only empty directories go: something else may have put files there since.
+		_ = run(ctx, t, "rmdir -- "+q(st.Dirs[i])+" 2>/dev/null || true", st.Sudo)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("host %q: undo: %s", req.Host, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func undoFile(ctx context.Context, t modules.Target, f FileState, sudo bool) error {
+	q := modules.ShellQuote
+	if !f.Existed {
+		return run(ctx, t, "rm -f -- "+q(f.Path), sudo)
+	}
+	pfi, err := t.Stat(ctx, f.Prev)
+	if err != nil {
+		return err
+	}
+	if !pfi.Exists {
+		// The action stopped before it copied the file, so before it wrote it.
+		sha, err := t.SHA256(ctx, f.Path)
+		if err != nil {
+			return err
+		}
+		if sha == f.SHA256 {
+			return nil
+		}
+		return fmt.Errorf("the previous content (%s) is gone and the file changed", f.Prev)
+	}
+	tmp := f.Path + ".upgrader-undo"
+	cmd := fmt.Sprintf("cp -p -- %s %s && chmod %04o -- %s && mv -f -- %s %s && rm -f -- %s",
+		q(f.Prev), q(tmp), f.Mode, q(tmp), q(tmp), q(f.Path), q(f.Prev))
+	return run(ctx, t, cmd, sudo)
+}
+
+func run(ctx context.Context, t modules.Target, cmd string, sudo bool) error {
+	res, err := t.Run(ctx, modules.Command{Cmd: cmd, Sudo: sudo})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("%s: exit %d: %s", cmd, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	return nil
+}
+
+// ParseMode reads an octal mode such as "0644" or "755".
+func ParseMode(s string) (os.FileMode, error) {
+	n, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || n > 0o7777 || n == 0 {
+		return 0, fmt.Errorf("mode %q is not an octal file mode like \"0644\"", s)
+	}
+	return os.FileMode(n), nil
+}
+
+type counter struct {
+	r io.Reader
+	n int64
+	f func(int64)
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.f != nil {
+		c.f(c.n)
+	}
+	return n, err
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}

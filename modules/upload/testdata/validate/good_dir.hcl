@@ -1,0 +1,5 @@
+upload {
+  source      = "files"
+  destination = "/etc/app/"
+  mode        = 644
+}
