@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a log sink the fault goroutine and the test may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// setBuild sets the build-time variables for one test.
+func setBuild(t *testing.T, v, f, after string) {
+	ov, of, oa := version, fault, faultAfter
+	version, fault, faultAfter = v, f, after
+	t.Cleanup(func() { version, fault, faultAfter = ov, of, oa })
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestApp_endpoints(t *testing.T) {
+	setBuild(t, "2.0.0", "", "15s")
+	var log syncBuffer
+	a := newApp(settings{}, &log)
+	h := a.handler()
+	for _, tc := range []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/version", 200, "2.0.0\n"},
+		{"/health", 200, "ok\n"},
+		{"/api/ping", 200, "pong\n"},
+		{"/items", 500, "database error: no database configured (dsn)\n"},
+		{"/nope", 404, "404 page not found\n"},
+	} {
+		code, body := get(t, h, tc.path)
+		if code != tc.code || body != tc.body {
+			t.Errorf("GET %s = %d %q, want %d %q", tc.path, code, body, tc.code, tc.body)
+		}
+	}
+	logged := log.String()
+	for _, want := range []string{" INFO GET /version 200 ", " ERROR GET /items 500 ", " INFO GET /nope 404 "} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("log lacks %q:\n%s", want, logged)
+		}
+	}
+}
+
+func TestApp_regressionFault(t *testing.T) {
+	setBuild(t, "2.0.0", "regression", "15s")
+	h := newApp(settings{}, io.Discard).handler()
+	if code, _ := get(t, h, "/api/ping"); code != 500 {
+		t.Errorf("faulty /api/ping = %d, want 500", code)
+	}
+	if code, body := get(t, h, "/version"); code != 200 || body != "2.0.0\n" {
+		t.Errorf("faulty /version = %d %q: the regression must hit the API only", code, body)
+	}
+}
+
+func TestApp_errorsFault(t *testing.T) {
+	setBuild(t, "2.0.0", "errors", "50ms")
+	var log syncBuffer
+	a := newApp(settings{Listen: "127.0.0.1:0"}, &log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(log.String(), " ERROR order sync failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no ERROR line 5s after a 50ms fault delay:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestApp_unknownFault(t *testing.T) {
+	setBuild(t, "2.0.0", "typo", "1s")
+	a := newApp(settings{Listen: "127.0.0.1:0"}, io.Discard)
+	if err := a.serve(context.Background()); err == nil || !strings.Contains(err.Error(), `unknown fault "typo"`) {
+		t.Fatalf("serve = %v, want unknown fault", err)
+	}
+}
+
+func TestResolve_precedence(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "app.conf")
+	os.WriteFile(conf, []byte("# comment\nversion = 2.0.0\nlisten=:9000\ndsn=postgres://file\n"), 0o644)
+	t.Setenv("APP_LISTEN", "")
+	t.Setenv("APP_DSN", "postgres://env")
+	t.Setenv("APP_LOG", "")
+	s, err := resolve(conf, settings{Log: "/tmp/flag.log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := settings{Listen: ":9000", DSN: "postgres://env", Log: "/tmp/flag.log", Version: "2.0.0"}
+	if s != want {
+		t.Errorf("resolve = %+v, want %+v", s, want)
+	}
+	os.WriteFile(conf, []byte("listen :9000\n"), 0o644)
+	if _, err := resolve(conf, settings{}); err == nil || !strings.Contains(err.Error(), "line 1: want key=value") {
+		t.Errorf("bad config: err = %v", err)
+	}
+}
+
+// TestStartScript runs bin/start as the release module's activate would:
+// start, restart (a new pid, still healthy), stop.
+func TestStartScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	release := filepath.Join(dir, "releases", "1.0.0")
+	os.MkdirAll(filepath.Join(release, "bin"), 0o755)
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=1.0.0", "-o", filepath.Join(release, "bin", "app"), ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	script, _ := os.ReadFile("bin/start")
+	os.WriteFile(filepath.Join(release, "bin", "start"), script, 0o755)
+	os.Symlink(release, filepath.Join(dir, "current"))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := filepath.Join(dir, "app.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("listen=%s\nlog=%s/app.log\n", addr, dir)), 0o644)
+	start := func(arg string) string {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(dir, "current", "bin", "start"), arg)
+		cmd.Env = append(os.Environ(), "APP_CONFIG="+conf, "APP_RUN_DIR="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil && arg != "status" {
+			t.Fatalf("start %s: %v\n%s", arg, err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() { start("stop") })
+
+	if out := start("start"); !strings.Contains(out, "app 1.0.0 running") {
+		t.Fatalf("start: %s", out)
+	}
+	pid1, _ := os.ReadFile(filepath.Join(dir, "app.pid"))
+	start("restart")
+	pid2, _ := os.ReadFile(filepath.Join(dir, "app.pid"))
+	if bytes.Equal(pid1, pid2) {
+		t.Errorf("restart kept pid %s", pid1)
+	}
+	resp, err := http.Get("http://" + addr + "/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "1.0.0\n" {
+		t.Errorf("/version = %q", body)
+	}
+	start("stop")
+	if out := start("status"); !strings.Contains(out, "stopped") {
+		t.Errorf("status after stop: %s", out)
+	}
+}
