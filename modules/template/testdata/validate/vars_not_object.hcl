@@ -1,0 +1,5 @@
+template {
+  source      = "app.conf.tmpl"
+  destination = "/etc/app/app.conf"
+  vars        = "version=1" # ERROR: Invalid vars
+}
