@@ -1,6 +1,9 @@
 package modtest
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -166,7 +169,8 @@ func (h *FakeHost) Dial(ctx context.Context, network, addr string) (net.Conn, er
 // Case is one plan test case read from a txtar file:
 //
 //	-- config.hcl --   the block under test
-//	-- local/PATH --   files of the configuration directory
+//	-- local/PATH --   files of the configuration directory; a PATH ending in
+//	                   .tar.gz lists file names packed into a tar.gz (content: the name)
 //	-- host/PATH --    files on the host (absolute PATH without the leading /)
 //	-- host.json --    {"modes": {PATH: "0600"}, "links": {PATH: TARGET}, "dirs": [PATH], "probes": {CMD: EXIT}}
 //	-- want --         "key: value" lines the test compares (change, summary, reason, detail ...)
@@ -213,7 +217,11 @@ func LoadCase(t testing.TB, file string) *Case {
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			data := f.Data
+			if strings.HasSuffix(p, ".tar.gz") {
+				data = TarGz(t, strings.Fields(string(f.Data))...)
+			}
+			if err := os.WriteFile(p, data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		case strings.HasPrefix(f.Name, "host/"):
@@ -274,4 +282,34 @@ func (c *Case) CheckPlan(t testing.TB, p *modules.Plan) {
 	if len(c.Want["change"]) == 0 {
 		t.Errorf("%s: no `change:` line in want", c.Name)
 	}
+}
+
+// TarGz returns a gzip-compressed tar holding the named files, each
+// containing its own name and a newline; "dir/" names make directories.
+func TarGz(t testing.TB, names ...string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, n := range names {
+		hdr := &tar.Header{Name: n, Mode: 0o644, Size: int64(len(n) + 1), Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)}
+		if strings.HasSuffix(n, "/") {
+			hdr.Mode, hdr.Size, hdr.Typeflag = 0o755, 0, tar.TypeDir
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Size > 0 {
+			if _, err := tw.Write([]byte(n + "\n")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

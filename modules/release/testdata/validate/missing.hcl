@@ -1,0 +1,5 @@
+release {
+  artifact = "dist/nope.tar.gz"  # ERROR: Artifact not found
+  dir      = "/opt/app"
+  version  = "2.4.0"
+}
