@@ -143,7 +143,7 @@ func decode(cfg *modules.Config) args {
 }
 
 func (a args) releaseDir(version string) string { return path.Join(a.dir, "releases", version) }
-func (a args) current() string                   { return path.Join(a.dir, "current") }
+func (a args) current() string                  { return path.Join(a.dir, "current") }
 
 // currentRelease reads where current points: the link text, the absolute
 // path and the version (its base name); all "" without a current link.
