@@ -1,0 +1,163 @@
+package observe
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/upgrader-dev/upgrader/modules"
+	"github.com/upgrader-dev/upgrader/modules/modtest"
+)
+
+// localHost runs the sampling script in this machine's /bin/sh: the real
+// script against real files, without SSH (unit tests of this package only;
+// integration tests use internal/testbed hosts).
+type localHost struct {
+	name string
+	// down makes every command fail as a dead transport would.
+	down bool
+}
+
+var _ modules.Target = (*localHost)(nil)
+
+func (h *localHost) Host() modules.HostInfo { return modules.HostInfo{Name: h.name} }
+func (h *localHost) Stat(context.Context, string) (modules.FileInfo, error) {
+	return modules.FileInfo{}, errors.ErrUnsupported
+}
+func (h *localHost) SHA256(context.Context, string) (string, error) { return "", errors.ErrUnsupported }
+func (h *localHost) ReadFile(context.Context, string, int64) ([]byte, error) {
+	return nil, errors.ErrUnsupported
+}
+func (h *localHost) Run(ctx context.Context, c modules.Command) (modules.Result, error) {
+	return h.Probe(ctx, c)
+}
+func (h *localHost) WriteFile(context.Context, string, io.Reader, os.FileMode) error {
+	return errors.ErrUnsupported
+}
+func (h *localHost) Dial(context.Context, string, string) (net.Conn, error) {
+	return nil, errors.ErrUnsupported
+}
+
+func (h *localHost) Probe(ctx context.Context, c modules.Command) (modules.Result, error) {
+	if h.down {
+		return modules.Result{}, fmt.Errorf("dial tcp %s:22: connect: connection refused", h.name)
+	}
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", c.Cmd)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if c.Stdout != nil {
+		cmd.Stdout = io.MultiWriter(&out, c.Stdout)
+	}
+	err := cmd.Run()
+	res := modules.Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		res.ExitCode = ee.ExitCode()
+		err = nil
+	}
+	return res, err
+}
+
+// evalContext offers host.* and check.* references as lang would.
+func evalContext(hosts, checks []string) *hcl.EvalContext {
+	hv := map[string]cty.Value{}
+	for _, h := range hosts {
+		hv[h] = cty.ObjectVal(map[string]cty.Value{
+			"name": cty.StringVal(h), "address": cty.StringVal("198.51.100.1"), "port": cty.NumberIntVal(22),
+			"user": cty.StringVal("deploy"), "labels": cty.MapValEmpty(cty.String),
+		})
+	}
+	cv := map[string]cty.Value{}
+	for _, c := range checks {
+		cv[c] = cty.ObjectVal(map[string]cty.Value{
+			"name": cty.StringVal(c), "kind": cty.StringVal("check"), "passed": cty.UnknownVal(cty.Bool),
+		})
+	}
+	vars := map[string]cty.Value{
+		"var": cty.ObjectVal(map[string]cty.Value{"later": cty.UnknownVal(cty.String)}),
+	}
+	if len(hv) > 0 {
+		vars["host"] = cty.ObjectVal(hv)
+	}
+	if len(cv) > 0 {
+		vars["check"] = cty.ObjectVal(cv)
+	}
+	return &hcl.EvalContext{Variables: vars}
+}
+
+// decode decodes an observe block as the executor does, adding the
+// "log.N.ATTR" ranges of nested blocks (see modules.Config.Ranges).
+func decode(t testing.TB, filename string, src []byte, hosts, checks []string) (*modules.Config, hcl.Diagnostics) {
+	t.Helper()
+	cfg, ds := modtest.DecodeBlock(filename, src, New().Spec(), evalContext(hosts, checks), filepath.Dir(filename))
+	if cfg == nil {
+		return nil, ds
+	}
+	f, _ := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	blk := f.Body.(*hclsyntax.Body).Blocks[0]
+	n := map[string]int{}
+	for _, b := range blk.Body.Blocks {
+		i := n[b.Type]
+		n[b.Type]++
+		for name, a := range b.Body.Attributes {
+			cfg.Ranges[b.Type+"."+strconv.Itoa(i)+"."+name] = a.Expr.Range()
+		}
+	}
+	return cfg, ds
+}
+
+// mustSettings decodes src and parses it at apply time.
+func mustSettings(t testing.TB, src string, hosts, checks []string) (*modules.Config, *settings) {
+	t.Helper()
+	cfg, ds := decode(t, "observe.hcl", []byte(src), hosts, checks)
+	if ds.HasErrors() {
+		t.Fatalf("decode: %s", ds.Error())
+	}
+	s, ds := parseSettings(cfg, false)
+	if ds.HasErrors() {
+		t.Fatalf("settings: %s", ds.Error())
+	}
+	return cfg, s
+}
+
+// unquoteArgs splits a line into words, Go-quoted strings being one word.
+func unquoteArgs(line string) ([]string, error) {
+	var out []string
+	for line = strings.TrimSpace(line); line != ""; line = strings.TrimSpace(line) {
+		if line[0] == '"' {
+			q, err := strconv.QuotedPrefix(line)
+			if err != nil {
+				return nil, err
+			}
+			s, _ := strconv.Unquote(q)
+			out = append(out, s)
+			line = line[len(q):]
+			continue
+		}
+		i := strings.IndexAny(line, " \t")
+		if i < 0 {
+			i = len(line)
+		}
+		out = append(out, line[:i])
+		line = line[i:]
+	}
+	return out, nil
+}

@@ -1,0 +1,300 @@
+package observe
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// MetricsFile is where a run's observation samples go, relative to the state directory.
+func MetricsFile(stateDir, run string) string {
+	return filepath.Join(stateDir, "runs", run, "metrics.jsonl")
+}
+
+// Record types in metrics.jsonl.
+const (
+	RecordWindow = "window" // a window started or resumed
+	RecordSample = "sample" // one host, one interval
+	RecordEnd    = "end"    // a window ended
+)
+
+// Record is one line of metrics.jsonl. Lines of every observe node of the
+// run are interleaved; Node tells them apart.
+type Record struct {
+	Type string    `json:"type"`
+	Node string    `json:"node"`
+	TS   time.Time `json:"ts"`
+
+	// window
+	Deadline *time.Time `json:"deadline,omitempty"`
+	Interval string     `json:"interval,omitempty"`
+	Hosts    []string   `json:"hosts,omitempty"`
+	Resumed  bool       `json:"resumed,omitempty"`
+
+	// sample; Host is "" for the one line of a window without hosts.
+	Host string   `json:"host,omitempty"`
+	CPU  *float64 `json:"cpu,omitempty"`  // busy % since the previous sample (absent on the first)
+	Mem  *float64 `json:"mem,omitempty"`  // used % (MemTotal - MemAvailable)
+	Load *float64 `json:"load,omitempty"` // 1-minute load average
+	// Disk: watched path -> used % of the filesystem holding it.
+	Disk map[string]float64 `json:"disk,omitempty"`
+	// LogMatches: log -> matching lines since the window started; LogLines:
+	// the matching lines read in this interval (trimmed, the last few).
+	// A log is named by its path, or "PATH#N" when several log blocks
+	// follow the same path (N: the block's position, from 0).
+	LogMatches map[string]int      `json:"log_matches,omitempty"`
+	LogLines   map[string][]string `json:"log_lines,omitempty"`
+	// CheckFailures: check -> consecutive failed intervals (0: passed).
+	CheckFailures map[string]int `json:"check_failures,omitempty"`
+	// CheckErrors: check -> its error in this interval (trimmed).
+	CheckErrors map[string]string `json:"check_errors,omitempty"`
+	// Unreachable: consecutive intervals this host could not be sampled.
+	Unreachable int    `json:"unreachable,omitempty"`
+	Error       string `json:"error,omitempty"`
+	// Over: the bounds this sample is above ("cpu", "mem", "load", "disk /").
+	Over []string `json:"over,omitempty"`
+
+	// end; also "window" says judged when the deadline passed while upgrader was down.
+	Outcome string `json:"outcome,omitempty"` // passed | approved | failed | judged_passed | judged_failed
+	Reason  string `json:"reason,omitempty"`
+}
+
+// metricsWriter appends records; each call is one write, so a crash leaves
+// at most one torn line at the end, which readers skip.
+type metricsWriter struct {
+	f   *os.File
+	buf bytes.Buffer
+}
+
+func openMetrics(path string) (*metricsWriter, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	// A torn last line from a killed run must not swallow our first line.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			if _, err := f.Write([]byte{'\n'}); err != nil {
+				f.Close()
+				return nil, err
+			}
+		}
+	}
+	return &metricsWriter{f: f}, nil
+}
+
+func (m *metricsWriter) write(recs ...*Record) error {
+	m.buf.Reset()
+	enc := json.NewEncoder(&m.buf)
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	_, err := m.f.Write(m.buf.Bytes())
+	return err
+}
+
+func (m *metricsWriter) Close() error { return m.f.Close() }
+
+// ReadRecords streams the records of path to fn in file order, skipping
+// torn or foreign lines. A missing file has no records.
+func ReadRecords(path string, fn func(*Record) error) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			var r Record
+			if json.Unmarshal(line, &r) == nil && r.Type != "" && r.Node != "" {
+				if err := fn(&r); err != nil {
+					return err
+				}
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// WindowSummary is what `upgrader status` shows of one observation window.
+type WindowSummary struct {
+	Node     string
+	Started  time.Time // first window record
+	Deadline time.Time
+	Interval string
+	Hosts    []string
+	Samples  int
+	// Latest sample per host ("" for a window without hosts).
+	Latest map[string]*Record
+	// Breaches counts, per "HOST BOUND", the samples above the bound
+	// (whether or not they lasted breach_for); LastBreach is the latest such sample.
+	Breaches   map[string]int
+	LastBreach map[string]*Record
+	Outcome    string // "" while open
+	Reason     string
+	Ended      time.Time
+}
+
+// Open reports whether the window has not ended.
+func (w *WindowSummary) Open() bool { return w.Outcome == "" }
+
+// Summarize reads a run's metrics.jsonl (MetricsFile) and returns each
+// window's summary, ordered by node. Memory depends on the number of
+// windows and hosts, not on the number of samples.
+func Summarize(path string) ([]*WindowSummary, error) {
+	byNode := map[string]*WindowSummary{}
+	err := ReadRecords(path, func(r *Record) error {
+		w := byNode[r.Node]
+		if w == nil {
+			w = &WindowSummary{Node: r.Node, Latest: map[string]*Record{}, Breaches: map[string]int{}, LastBreach: map[string]*Record{}}
+			byNode[r.Node] = w
+		}
+		switch r.Type {
+		case RecordWindow:
+			if w.Started.IsZero() {
+				w.Started = r.TS
+			}
+			if r.Deadline != nil {
+				w.Deadline = *r.Deadline
+			}
+			w.Interval, w.Hosts = r.Interval, r.Hosts
+			w.Outcome, w.Reason = "", "" // a resumed window is open again
+		case RecordSample:
+			w.Samples++
+			w.Latest[r.Host] = r
+			for _, b := range r.Over {
+				k := strings.TrimSpace(r.Host + " " + b)
+				w.Breaches[k]++
+				w.LastBreach[k] = r
+			}
+		case RecordEnd:
+			w.Outcome, w.Reason, w.Ended = r.Outcome, r.Reason, r.TS
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*WindowSummary, 0, len(byNode))
+	for _, w := range byNode {
+		out = append(out, w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out, nil
+}
+
+// Text renders the summary for a terminal, as of now.
+func (w *WindowSummary) Text(now time.Time) string {
+	var b strings.Builder
+	switch {
+	case w.Open() && !w.Deadline.IsZero():
+		left := w.Deadline.Sub(now).Round(time.Second)
+		if left < 0 {
+			fmt.Fprintf(&b, "%s: open, deadline %s passed %s ago (upgrader not running? `upgrader resume` judges it)", w.Node, w.Deadline.UTC().Format(time.RFC3339), (-left).String())
+		} else {
+			fmt.Fprintf(&b, "%s: open, %s left (until %s)", w.Node, left, w.Deadline.UTC().Format(time.RFC3339))
+		}
+	case w.Open():
+		fmt.Fprintf(&b, "%s: open", w.Node)
+	default:
+		fmt.Fprintf(&b, "%s: %s at %s", w.Node, strings.ReplaceAll(w.Outcome, "_", " "), w.Ended.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(&b, ", %d samples", w.Samples)
+	if w.Interval != "" {
+		fmt.Fprintf(&b, " every %s", w.Interval)
+	}
+	b.WriteByte('\n')
+	if w.Reason != "" {
+		for _, l := range strings.Split(w.Reason, "\n") {
+			fmt.Fprintf(&b, "  %s\n", l)
+		}
+	}
+	hosts := make([]string, 0, len(w.Latest))
+	for h := range w.Latest {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		r := w.Latest[h]
+		name := h
+		if name == "" {
+			name = "(checks)"
+		}
+		fmt.Fprintf(&b, "  %-12s %s  %s\n", name, r.TS.UTC().Format("15:04:05"), r.Metrics())
+	}
+	keys := make([]string, 0, len(w.Breaches))
+	for k := range w.Breaches {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		r := w.LastBreach[k]
+		fmt.Fprintf(&b, "  breach: %s above its bound in %d sample(s), last at %s (%s)\n", k, w.Breaches[k], r.TS.UTC().Format("15:04:05"), r.Metrics())
+	}
+	return b.String()
+}
+
+// Metrics renders a sample's values on one line.
+func (r *Record) Metrics() string {
+	var p []string
+	if r.Error != "" {
+		p = append(p, "error: "+r.Error)
+	}
+	if r.CPU != nil {
+		p = append(p, fmt.Sprintf("cpu %.1f%%", *r.CPU))
+	}
+	if r.Mem != nil {
+		p = append(p, fmt.Sprintf("mem %.1f%%", *r.Mem))
+	}
+	for _, k := range sortedKeys(r.Disk) {
+		p = append(p, fmt.Sprintf("disk %s %.1f%%", k, r.Disk[k]))
+	}
+	if r.Load != nil {
+		p = append(p, fmt.Sprintf("load %.2f", *r.Load))
+	}
+	for _, k := range sortedKeys(r.LogMatches) {
+		p = append(p, fmt.Sprintf("%s %d match(es)", k, r.LogMatches[k]))
+	}
+	for _, k := range sortedKeys(r.CheckFailures) {
+		if n := r.CheckFailures[k]; n > 0 {
+			p = append(p, fmt.Sprintf("check %s failed %dx", k, n))
+		}
+	}
+	if len(p) == 0 {
+		return "(no values)"
+	}
+	return strings.Join(p, "  ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
