@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -246,13 +247,29 @@ func ApplyFiles(ctx context.Context, req *modules.Request, files []File, opt Opt
 			return nil, err
 		}
 	}
+	if err := write(ctx, req, t, todo, st, opt); err != nil {
+		// Leave no mix of old and new files behind.
+		if uerr := undoState(ctx, t, st); uerr != nil {
+			return nil, fail(fmt.Errorf("%v; restoring the previous files also failed: %v", err, uerr))
+		}
+		return nil, fail(fmt.Errorf("%v (previous files restored)", err))
+	}
+	msg := fmt.Sprintf("%d file(s) written", len(todo))
+	if len(vs) == 1 {
+		msg = fmt.Sprintf("%s written (%s)", vs[0].file.Dest, vs[0].why)
+	}
+	return &modules.Outcome{Changed: true, Message: msg, Undo: undo}, nil
+}
+
+func write(ctx context.Context, req *modules.Request, t modules.Target, todo []verdict, st State, opt Options) error {
+	q := modules.ShellQuote
 	if len(st.Dirs) > 0 {
 		cmd := "mkdir -p --"
 		for _, d := range st.Dirs {
-			cmd += " " + modules.ShellQuote(d)
+			cmd += " " + q(d)
 		}
 		if err := run(ctx, t, cmd, opt.Sudo); err != nil {
-			return nil, fail(err)
+			return err
 		}
 	}
 	var total, done int64
@@ -262,21 +279,16 @@ func ApplyFiles(ctx context.Context, req *modules.Request, files []File, opt Opt
 	for i, v := range todo {
 		if fs := st.Files[i]; fs.Prev != "" {
 			// cp -p keeps mode, owner and times of the previous file for Undo.
-			q := modules.ShellQuote
 			if err := run(ctx, t, fmt.Sprintf("test -e %s || cp -p -- %s %s", q(fs.Prev), q(fs.Path), q(fs.Prev)), opt.Sudo); err != nil {
-				return nil, fail(err)
+				return err
 			}
 		}
 		if err := put(ctx, req, t, v, opt, func(n int64) { req.Env.Progress(done+n, total) }); err != nil {
-			return nil, fail(fmt.Errorf("%s: %w", v.file.Dest, err))
+			return fmt.Errorf("%s: %w", v.file.Dest, err)
 		}
 		done += v.file.Size
 	}
-	msg := fmt.Sprintf("%d file(s) written", len(todo))
-	if len(vs) == 1 {
-		msg = fmt.Sprintf("%s written (%s)", vs[0].file.Dest, vs[0].why)
-	}
-	return &modules.Outcome{Changed: true, Message: msg, Undo: undo}, nil
+	return nil
 }
 
 // missingDirs lists the parent directories of the files that do not exist yet.
@@ -350,6 +362,13 @@ func UndoFiles(ctx context.Context, req *modules.Request, raw json.RawMessage) e
 	if err != nil {
 		return err
 	}
+	if err := undoState(ctx, t, st); err != nil {
+		return fmt.Errorf("host %q: undo: %w", req.Host, err)
+	}
+	return nil
+}
+
+func undoState(ctx context.Context, t modules.Target, st State) error {
 	q := modules.ShellQuote
 	var errs []string
 	for i := len(st.Files) - 1; i >= 0; i-- {
@@ -363,7 +382,7 @@ func UndoFiles(ctx context.Context, req *modules.Request, raw json.RawMessage) e
 		_ = run(ctx, t, "rmdir -- "+q(st.Dirs[i])+" 2>/dev/null || true", st.Sudo)
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("host %q: undo: %s", req.Host, strings.Join(errs, "; "))
+		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
 }
