@@ -35,6 +35,7 @@ const (
 	UndoFinished   = "undo_finished"
 	UndoFailed     = "undo_failed"
 	Approved       = "approved"
+	Escalation     = "escalation"
 	RunResumed     = "run_resumed"
 	RunFinished    = "run_finished"
 )

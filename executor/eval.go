@@ -1,0 +1,180 @@
+package executor
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/upgrader-dev/upgrader/lang"
+	"github.com/upgrader-dev/upgrader/modules"
+)
+
+// This file is the executor's only contact with lang's evaluation API.
+
+func isSensitive(v cty.Value) bool { return lang.IsSensitive(v) }
+
+// evalScope is the scope for one evaluation: run info plus the outputs of
+// every node that has produced some (name and kind added).
+func evalScope(cfg *lang.Config, info lang.RunInfo, outs map[string]map[string]cty.Value) *hcl.EvalContext {
+	objs := make(map[string]cty.Value, len(outs))
+	for addr, o := range outs {
+		n := cfg.Nodes[addr]
+		if n == nil {
+			continue
+		}
+		attrs := make(map[string]cty.Value, len(o)+2)
+		for k, v := range o {
+			attrs[k] = v
+		}
+		attrs["name"] = cty.StringVal(n.Name)
+		attrs["kind"] = cty.StringVal(n.Kind)
+		objs[addr] = cty.ObjectVal(attrs)
+	}
+	return cfg.EvalContext(info, objs)
+}
+
+// decode decodes a module body into a modules.Config.
+func decode(cfg *lang.Config, body hcl.Body, spec hcldec.Spec, decl hcl.Range, ctx *hcl.EvalContext) (*modules.Config, hcl.Diagnostics) {
+	val, ranges, ds := lang.DecodeBody(body, spec, ctx)
+	return &modules.Config{Value: val, Ranges: ranges, DeclRange: decl, Dir: cfg.Dir}, ds
+}
+
+// evalWhen evaluates a node's when: known says whether it could be decided.
+func evalWhen(n *lang.Node, ctx *hcl.EvalContext) (run, known bool, after []string, ds hcl.Diagnostics) {
+	if n.When == nil {
+		return true, true, nil, nil
+	}
+	v, ds := n.When.Value(ctx)
+	if ds.HasErrors() {
+		return false, false, nil, ds
+	}
+	if !v.IsWhollyKnown() {
+		return false, false, lang.AfterNodes(v), nil
+	}
+	v, _ = v.UnmarkDeep()
+	if v.IsNull() || v.Type() != cty.Bool {
+		return false, false, nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Invalid when",
+			Detail:  fmt.Sprintf("when must be true or false, not %s.", v.Type().FriendlyName()),
+			Subject: n.When.Range().Ptr(),
+		}}
+	}
+	return v.True(), true, nil, nil
+}
+
+// stepHosts evaluates a step's host/hosts into host names; after lists the
+// nodes they wait for when not known yet (plan).
+func stepHosts(n *lang.Node, ctx *hcl.EvalContext) (hosts []string, after []string, ds hcl.Diagnostics) {
+	if n.Step == nil || n.Step.Hosts == nil {
+		return nil, nil, nil
+	}
+	v, ds := n.Step.Hosts.Value(ctx)
+	if ds.HasErrors() {
+		return nil, nil, ds
+	}
+	names, known, err := lang.HostNames(v)
+	if !known {
+		return nil, lang.AfterNodes(v), nil
+	}
+	if err != nil {
+		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid hosts", Detail: err.Error(), Subject: n.Step.Hosts.Range().Ptr()}}
+	}
+	return names, nil, nil
+}
+
+// FormatValue prints a value for a human: "(sensitive)", "(known after
+// NODE)", or the value itself (strings unquoted at top level).
+func FormatValue(v cty.Value) string {
+	if isSensitive(v) {
+		return "(sensitive)"
+	}
+	if !v.IsWhollyKnown() {
+		if after := lang.AfterNodes(v); len(after) > 0 {
+			return "(known after " + strings.Join(after, ", ") + ")"
+		}
+		return "(known after apply)"
+	}
+	v, _ = v.UnmarkDeep()
+	if v.IsNull() {
+		return "null"
+	}
+	if v.Type() == cty.String {
+		return v.AsString()
+	}
+	return formatLiteral(v)
+}
+
+func formatLiteral(v cty.Value) string {
+	if v.IsNull() {
+		return "null"
+	}
+	ty := v.Type()
+	switch {
+	case ty == cty.String:
+		return fmt.Sprintf("%q", v.AsString())
+	case ty == cty.Number:
+		return v.AsBigFloat().Text('f', -1)
+	case ty == cty.Bool:
+		if v.True() {
+			return "true"
+		}
+		return "false"
+	case ty.IsObjectType() || ty.IsMapType():
+		if name := modules.GetString(v, "name"); name != "" && modules.GetString(v, "kind") != "" {
+			return modules.GetString(v, "kind") + "." + name
+		}
+		var parts []string
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			parts = append(parts, k.AsString()+" = "+formatLiteral(e))
+		}
+		sort.Strings(parts)
+		return "{ " + strings.Join(parts, ", ") + " }"
+	case v.CanIterateElements():
+		var parts []string
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			parts = append(parts, formatLiteral(e))
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	return v.GoString()
+}
+
+// describe summarises an action or probe body from its arguments, for the
+// offline plan and for probes (which have no Plan).
+func describe(kind string, v cty.Value) string {
+	order := []string{"source", "destination", "artifact", "dir", "version", "backup", "command", "url", "query", "database", "host", "path", "paths"}
+	var parts []string
+	for _, k := range order {
+		a := getMarked(v, k)
+		if a.IsKnown() && a.IsNull() {
+			continue
+		}
+		s := FormatValue(a)
+		if len(s) > 120 {
+			s = s[:117] + "..."
+		}
+		parts = append(parts, k+" = "+s)
+	}
+	if len(parts) == 0 {
+		return kind
+	}
+	return kind + " " + strings.Join(parts, ", ")
+}
+
+// getMarked returns obj.attr keeping marks (modules.Get drops them).
+func getMarked(obj cty.Value, attr string) cty.Value {
+	if obj.IsNull() || !obj.IsKnown() {
+		return cty.NullVal(cty.DynamicPseudoType)
+	}
+	inner, marks := obj.Unmark()
+	if !inner.IsKnown() || inner.IsNull() || !inner.Type().IsObjectType() || !inner.Type().HasAttribute(attr) {
+		return cty.NullVal(cty.DynamicPseudoType)
+	}
+	return inner.GetAttr(attr).WithMarks(marks)
+}

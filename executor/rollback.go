@@ -1,0 +1,377 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/lang"
+	"github.com/upgrader-dev/upgrader/lang/diags"
+	"github.com/upgrader-dev/upgrader/modules"
+)
+
+// recoverAndFinish handles a failed run (SPEC 2.2): undo the failing node's
+// phase newest first (or the whole run for a node outside any phase), then
+// evaluate the phase's escalate block.
+func (r *run) recoverAndFinish(ctx context.Context) *Summary {
+	if ctx.Err() != nil {
+		return r.finish(OutcomeInterrupted, ctx.Err())
+	}
+	failing := r.cfg.Nodes[r.failNode]
+	phase := ""
+	if failing != nil {
+		phase = failing.Phase
+	}
+	if phase == "" {
+		r.s.emit(Event{Type: EvRollbackStarted, Node: r.failNode, Message: "rolling back the whole run, newest first"})
+		if !r.undoAll(ctx, func(*NodeState) bool { return true }) {
+			return r.finish(OutcomeRollbackIncomplete, r.failErr)
+		}
+		return r.finish(OutcomeRolledBack, r.failErr)
+	}
+	ph := r.cfg.Phases[phase]
+	if ph != nil && ph.OnFailure == "stop" {
+		r.s.emit(Event{Type: EvLog, Node: r.failNode, Message: fmt.Sprintf("phase %s has on_failure = \"stop\": nothing is undone", phase)})
+		return r.finish(OutcomeFailed, r.failErr)
+	}
+	r.s.emit(Event{Type: EvRollbackStarted, Node: r.failNode, Phase: phase, Message: fmt.Sprintf("rolling back phase %s, newest first", phase)})
+	if !r.undoAll(ctx, func(ns *NodeState) bool { return r.phaseOf(ns) == phase }) {
+		return r.finish(OutcomeRollbackIncomplete, r.failErr)
+	}
+	if ph == nil || ph.Escalate == nil {
+		return r.finish(OutcomeRolledBack, r.failErr)
+	}
+	esc := ph.Escalate
+	var failingChecks []string
+	for _, c := range esc.Checks {
+		n := r.cfg.Nodes[c]
+		if n == nil || n.Check == nil {
+			continue
+		}
+		if err := r.runCheck(ctx, n); err != nil {
+			failingChecks = append(failingChecks, c)
+			r.s.emit(Event{Type: EvLog, Node: c, Message: r.redact("escalation check failed: " + diagText(err))})
+		}
+	}
+	rb := ""
+	if len(failingChecks) > 0 && esc.Rollback == "all" {
+		rb = "all"
+	}
+	_ = r.journal(journal.Event{Type: journal.Escalation}, evData{Phase: phase, Checks: esc.Checks, Failing: failingChecks, Rollback: rb})
+	if rb == "all" {
+		r.s.emit(Event{Type: EvRollbackStarted, Phase: phase, Message: "escalation: rolling back every completed phase, newest first"})
+		if !r.undoAll(ctx, func(*NodeState) bool { return true }) {
+			return r.finish(OutcomeRollbackIncomplete, r.failErr)
+		}
+	}
+	return r.finish(OutcomeRolledBack, r.failErr)
+}
+
+func (r *run) phaseOf(ns *NodeState) string {
+	if n := r.cfg.Nodes[ns.Addr]; n != nil {
+		return n.Phase
+	}
+	return ns.Phase
+}
+
+// undoAll undoes, newest first, every node in scope that changed something
+// and is not undone yet. It stops at the first undo that keeps failing
+// (older undos may rely on newer ones) and reports false.
+func (r *run) undoAll(ctx context.Context, scope func(*NodeState) bool) bool {
+	r.mu.Lock()
+	order := append([]string(nil), r.st.Order...)
+	r.mu.Unlock()
+	for i := len(order) - 1; i >= 0; i-- {
+		r.mu.Lock()
+		ns := r.st.Nodes[order[i]]
+		state := ns.State
+		r.mu.Unlock()
+		if !scope(ns) {
+			continue
+		}
+		switch state {
+		case StateDone, StateFailed, StateRunning, StateUndoFailed:
+		default:
+			continue
+		}
+		if err := r.undoNode(ctx, ns); err != nil {
+			r.mu.Lock()
+			r.st.Left = r.leftFor(scope)
+			r.mu.Unlock()
+			return false
+		}
+	}
+	return true
+}
+
+// leftFor lists what is still to be undone in scope, newest first (r.mu held).
+func (r *run) leftFor(scope func(*NodeState) bool) []string {
+	var left []string
+	for i := len(r.st.Order) - 1; i >= 0; i-- {
+		ns := r.st.Nodes[r.st.Order[i]]
+		if !scope(ns) || !(ns.State == StateDone || ns.State == StateFailed || ns.State == StateUndoFailed) {
+			continue
+		}
+		if !r.hasUndo(ns) {
+			continue
+		}
+		s := ns.Addr
+		if ns.State == StateUndoFailed {
+			s += " (undo failed: " + ns.Error + ")"
+		}
+		var acts []string
+		for j := len(ns.Actions) - 1; j >= 0; j-- {
+			a := ns.Actions[j]
+			if !a.Undone && (a.Changed || len(a.State) > 0 || !a.Finished) {
+				acts = append(acts, fmt.Sprintf("%s #%d on %s", a.Kind, a.Index+1, a.Host))
+			}
+		}
+		if len(acts) > 0 {
+			s += ": " + strings.Join(acts, ", ")
+		}
+		left = append(left, s)
+	}
+	return left
+}
+
+// hasUndo reports whether a node has something to undo.
+func (r *run) hasUndo(ns *NodeState) bool {
+	n := r.cfg.Nodes[ns.Addr]
+	if n == nil {
+		return false
+	}
+	switch n.Kind {
+	case lang.KindStep:
+		return len(ns.Actions) > 0
+	case lang.KindCheck, lang.KindGate:
+		return false
+	}
+	mod, _ := r.opts.Registry.Node(n.Kind)
+	_, ok := mod.(modules.Undoer)
+	return ok && len(ns.Undo) > 0
+}
+
+// undoNode undoes one node: a step through its rollback block, or each of
+// its completed actions' own undo, newest first; a module node through its Undoer.
+func (r *run) undoNode(ctx context.Context, ns *NodeState) error {
+	if !r.hasUndo(ns) {
+		return nil
+	}
+	n := r.cfg.Nodes[ns.Addr]
+	if err := r.journal(journal.Event{Type: journal.UndoStarted, Node: n.Addr}, evData{Kind: n.Kind}); err != nil {
+		return err
+	}
+	var err error
+	if n.Kind == lang.KindStep {
+		err = r.undoStep(ctx, n, ns)
+	} else {
+		mod, _ := r.opts.Registry.Node(n.Kind)
+		u := mod.(modules.Undoer)
+		err = r.retry(ctx, n.Addr, "", func() error {
+			mc, ds := decode(r.cfg, n.Body, n.Spec, n.DeclRange, r.scope())
+			if ds.HasErrors() {
+				return diags.Err(ds)
+			}
+			lw := &logWriter{r: r, node: n.Addr}
+			defer lw.flush()
+			return u.Undo(ctx, &modules.Request{Config: mc, Node: n.Addr, Index: -1, Env: r.env(n.Addr, ""), Log: lw, Record: noRecord}, ns.Undo)
+		})
+	}
+	if err != nil {
+		_ = r.journal(journal.Event{Type: journal.UndoFailed, Node: n.Addr}, evData{Error: r.redact(diagText(err)), Attempts: r.opts.undoAttempts()})
+		return err
+	}
+	return r.journal(journal.Event{Type: journal.UndoFinished, Node: n.Addr}, evData{})
+}
+
+func noRecord(json.RawMessage) error { return nil }
+
+func (r *run) undoStep(ctx context.Context, n *lang.Node, ns *NodeState) error {
+	r.mu.Lock()
+	actions := append([]*ActionState(nil), ns.Actions...)
+	r.mu.Unlock()
+	// hosts newest first: the reverse of the order they started
+	var hosts []string
+	seen := map[string]bool{}
+	for i := len(actions) - 1; i >= 0; i-- {
+		if h := actions[i].Host; !seen[h] {
+			seen[h] = true
+			hosts = append(hosts, h)
+		}
+	}
+	if len(n.Step.Rollback) > 0 {
+		for _, h := range hosts {
+			done := true
+			for _, a := range actions {
+				if a.Host == h && !a.Undone {
+					done = false
+				}
+			}
+			if done {
+				continue
+			}
+			if err := r.journal(journal.Event{Type: journal.UndoStarted, Node: n.Addr, Host: h}, evData{Via: "rollback block"}); err != nil {
+				return err
+			}
+			lw := &logWriter{r: r, node: n.Addr, host: h}
+			for i, blk := range n.Step.Rollback {
+				mod, ok := r.opts.Registry.Action(blk.Kind)
+				if !ok {
+					return fmt.Errorf("no module for action %q", blk.Kind)
+				}
+				err := r.retry(ctx, n.Addr, h, func() error {
+					mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope())
+					if ds.HasErrors() {
+						return diags.Err(ds)
+					}
+					_, err := mod.Apply(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: h, Index: i, Env: r.env(n.Addr, h), Log: lw, Record: noRecord})
+					if err != nil {
+						return fmt.Errorf("host %q: rollback %s #%d (%s): %w", h, blk.Kind, i+1, rangeString(blk.DeclRange), err)
+					}
+					return nil
+				})
+				if err != nil {
+					lw.flush()
+					return err
+				}
+			}
+			lw.flush()
+			if err := r.journal(journal.Event{Type: journal.UndoFinished, Node: n.Addr, Host: h}, evData{Via: "rollback block"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i := len(actions) - 1; i >= 0; i-- {
+		a := actions[i]
+		if a.Undone || a.Skipped != "" || a.Index >= len(n.Step.Actions) {
+			continue
+		}
+		blk := n.Step.Actions[a.Index]
+		mod, _ := r.opts.Registry.Action(blk.Kind)
+		u, ok := mod.(modules.Undoer)
+		if !ok {
+			if a.Changed || !a.Finished {
+				r.mu.Lock()
+				r.notes = append(r.notes, fmt.Sprintf("%s: %s #%d on host %q changed the host and has no undo (give the step a rollback block)", n.Addr, blk.Kind, a.Index+1, a.Host))
+				r.mu.Unlock()
+			}
+			continue
+		}
+		if len(a.State) == 0 && !a.Changed {
+			continue // nothing recorded, nothing changed
+		}
+		idx := journal.Idx(a.Index)
+		if err := r.journal(journal.Event{Type: journal.UndoStarted, Node: n.Addr, Host: a.Host, Index: idx}, evData{Via: "undo", Kind: blk.Kind}); err != nil {
+			return err
+		}
+		lw := &logWriter{r: r, node: n.Addr, host: a.Host}
+		err := r.retry(ctx, n.Addr, a.Host, func() error {
+			mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope())
+			if ds.HasErrors() {
+				return diags.Err(ds)
+			}
+			err := u.Undo(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: a.Host, Index: a.Index, Env: r.env(n.Addr, a.Host), Log: lw, Record: noRecord}, a.State)
+			if err != nil {
+				return fmt.Errorf("host %q: undo of %s #%d (%s): %w", a.Host, blk.Kind, a.Index+1, rangeString(blk.DeclRange), err)
+			}
+			return nil
+		})
+		lw.flush()
+		if err != nil {
+			return err
+		}
+		if err := r.journal(journal.Event{Type: journal.UndoFinished, Node: n.Addr, Host: a.Host, Index: idx}, evData{Via: "undo", Kind: blk.Kind}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retry runs an undo up to UndoAttempts times with doubling waits.
+func (r *run) retry(ctx context.Context, node, host string, f func() error) error {
+	wait := r.opts.undoBackoff()
+	var err error
+	for a := 1; a <= r.opts.undoAttempts(); a++ {
+		if err = f(); err == nil {
+			return nil
+		}
+		if a == r.opts.undoAttempts() {
+			break
+		}
+		r.s.emit(Event{Type: EvLog, Node: node, Host: host, Message: r.redact(fmt.Sprintf("undo attempt %d failed: %s; retrying in %s", a, diagText(err), wait))})
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+	return err
+}
+
+// finish journals run_finished and builds the summary.
+func (r *run) finish(outcome string, cause error) *Summary {
+	errText := ""
+	if cause != nil {
+		errText = r.redact(diagText(cause))
+	}
+	r.mu.Lock()
+	left := append([]string(nil), r.st.Left...)
+	notes := append([]string(nil), r.notes...)
+	r.mu.Unlock()
+	if outcome != OutcomeInterrupted {
+		_ = r.journal(journal.Event{Type: journal.RunFinished}, evData{Outcome: outcome, Error: errText, Left: left})
+	}
+	r.writeState(outcome)
+	sum := r.summary(outcome, errText, left, notes)
+	r.s.emit(Event{Type: "summary", Outcome: outcome, Summary: sum})
+	return sum
+}
+
+func (r *run) summary(outcome, errText string, left, notes []string) *Summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sum := &Summary{Run: r.id, Outcome: outcome, ExitCode: ExitCode(outcome), Failed: r.failNode, Error: errText,
+		Elapsed: time.Since(r.began).Seconds(), Left: left, Notes: notes}
+	sum.Nodes = nodeSummaries(r.cfg, r.st)
+	return sum
+}
+
+// nodeSummaries lists every node: those that ran in the order they started, then the rest.
+func nodeSummaries(cfg *lang.Config, st *RunState) []NodeSummary {
+	var out []NodeSummary
+	seen := map[string]bool{}
+	add := func(addr string) {
+		if seen[addr] {
+			return
+		}
+		seen[addr] = true
+		ns := st.Nodes[addr]
+		s := NodeSummary{Node: addr, State: StatePending}
+		if n := cfg.Nodes[addr]; n != nil {
+			s.Kind, s.Phase = n.Kind, n.Phase
+		}
+		if ns != nil {
+			s.State, s.Started, s.Finished, s.Error, s.Reason, s.Changed, s.Hosts = ns.State, ns.Started, ns.Finished, ns.Error, ns.Reason, ns.Changed, ns.Hosts
+			if s.Kind == "" {
+				s.Kind, s.Phase = ns.Kind, ns.Phase
+			}
+			if !ns.Finished.IsZero() && !ns.Started.IsZero() {
+				s.Elapsed = ns.Finished.Sub(ns.Started).Seconds()
+			}
+		}
+		out = append(out, s)
+	}
+	for _, a := range st.Order {
+		add(a)
+	}
+	for _, a := range sortedNodes(cfg) {
+		add(a)
+	}
+	return out
+}
