@@ -37,6 +37,10 @@ type Options struct {
 	Vars     []string          // -var name=value, in order
 	VarFiles []string          // -var-file FILE
 	Env      map[string]string // environment (UPGRADER_VAR_name); nil: os.Environ
+	// Apply makes impure functions (timestamp) return real values, in locals
+	// and in EvalContext. Validate and plan leave it false: those values are
+	// then unknown, marked AfterMark("apply").
+	Apply bool
 }
 
 // Config is a loaded, validated configuration directory.
@@ -57,6 +61,9 @@ type Config struct {
 	// Nodes by address ("step.install", "backup.db", "check.regression",
 	// "observe.soak", "gate.go", "schema_check.x", "migrate.prod").
 	Nodes map[string]*Node
+
+	Apply bool   // loaded with Options.Apply
+	scope *scope // what EvalContext builds on
 }
 
 // Variable is a variable block with its resolved value.

@@ -1,0 +1,349 @@
+package lang
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+// loader holds the state of one Load.
+type loader struct {
+	cfg     *Config
+	schemas Schemas
+	opts    Options
+	parser  *hclparse.Parser
+	diags   hcl.Diagnostics
+	env     func(string) (string, bool)
+
+	varBlocks    []*hcl.Block
+	localsBlocks []*hcl.Block
+	connBlocks   []*hcl.Block
+	hostBlocks   []*hcl.Block
+	dbBlocks     []*hcl.Block
+	phaseBlocks  []*hcl.Block
+	nodeBlocks   []nodeBlock
+
+	// Where each variable's value came from (nil: -var, env or none).
+	varSource map[string]*hcl.Range
+	// Temporary per-node state for the graph.
+	pending map[string]*pendingNode
+	// inStatic: decoding hosts and databases, where nodes are out of scope.
+	inStatic bool
+	// phaseDepRanges: phase -> phase it depends on -> where that is written.
+	phaseDepRanges map[string]map[string]hcl.Range
+}
+
+type nodeBlock struct {
+	block *hcl.Block
+	phase string
+}
+
+// Load reads the configuration in dir: every *.hcl file but *.vars.hcl (not
+// recursive). It always returns a Config; when the diagnostics hold errors
+// the Config is partial and good only for rendering them (Files).
+func Load(dir string, schemas Schemas, opts Options) (*Config, hcl.Diagnostics) {
+	l := &loader{
+		cfg: &Config{
+			Dir:       dir,
+			Files:     map[string]*hcl.File{},
+			Variables: map[string]*Variable{},
+			Locals:    map[string]cty.Value{},
+			Hosts:     map[string]*Host{},
+			Databases: map[string]*Database{},
+			Phases:    map[string]*Phase{},
+			Nodes:     map[string]*Node{},
+			Apply:     opts.Apply,
+		},
+		schemas:   schemas,
+		opts:      opts,
+		parser:    hclparse.NewParser(),
+		varSource: map[string]*hcl.Range{},
+		pending:   map[string]*pendingNode{},
+
+		phaseDepRanges: map[string]map[string]hcl.Range{},
+	}
+	l.env = func(k string) (string, bool) { return os.LookupEnv(k) }
+	if opts.Env != nil {
+		l.env = func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok }
+	}
+	l.load()
+	return l.cfg, l.diags
+}
+
+func (l *loader) load() {
+	hash := sha256.New()
+	names, err := configFiles(l.cfg.Dir)
+	if err != nil {
+		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read the configuration directory", Detail: err.Error()})
+		return
+	}
+	if len(names) == 0 {
+		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No configuration files",
+			Detail: fmt.Sprintf("The directory %s holds no *.hcl file (files named *.vars.hcl hold variable values and are read only with -var-file).", l.cfg.Dir)})
+		return
+	}
+	var bodies []*hclsyntax.Body
+	for _, name := range names {
+		path := filepath.Join(l.cfg.Dir, name)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read a configuration file", Detail: err.Error()})
+			continue
+		}
+		fmt.Fprintf(hash, "%s\x00%d\x00", name, len(src))
+		hash.Write(src)
+		f, diags := l.parser.ParseHCL(src, path)
+		l.diags = append(l.diags, diags...)
+		if f == nil {
+			continue
+		}
+		l.cfg.Files[path] = f
+		if b, ok := f.Body.(*hclsyntax.Body); ok {
+			bodies = append(bodies, b)
+		}
+	}
+	for _, b := range bodies {
+		l.sortTopLevel(b)
+	}
+
+	l.cfg.scope = &scope{funcs: functions(l.cfg.Dir, l.env, l.opts.Apply)}
+	l.decodeVariables()
+	l.decodeLocals()
+	l.decodeConnectionAndHosts()
+	l.decodeDatabases()
+	l.decodeGraph()
+
+	// The hash covers the files and the (non-sensitive) variable values, so
+	// a saved plan can tell that either changed.
+	var vnames []string
+	for n := range l.cfg.Variables {
+		vnames = append(vnames, n)
+	}
+	sort.Strings(vnames)
+	for _, n := range vnames {
+		v := l.cfg.Variables[n]
+		if v.Sensitive || !v.Value.IsWhollyKnown() {
+			continue
+		}
+		raw, _ := v.Value.UnmarkDeep()
+		if js, err := ctyjson.Marshal(raw, raw.Type()); err == nil {
+			fmt.Fprintf(hash, "var\x00%s\x00%s\x00", n, js)
+		}
+	}
+	l.cfg.Hash = hex.EncodeToString(hash.Sum(nil))
+}
+
+// configFiles lists the *.hcl files of dir, sorted, without *.vars.hcl.
+func configFiles(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() || !strings.HasSuffix(n, ".hcl") || strings.HasSuffix(n, ".vars.hcl") || strings.HasPrefix(n, ".") {
+			continue
+		}
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// builtinKinds are the node kinds lang decodes itself.
+var builtinKinds = []string{KindCheck, KindGate, KindStep}
+
+// nodeKinds returns every node kind, sorted: built-in and module kinds.
+func (l *loader) nodeKinds() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range builtinKinds {
+		seen[k] = true
+		out = append(out, k)
+	}
+	for k := range l.schemas.Nodes {
+		if !seen[k] && !reservedRoot[k] && hclsyntax.ValidIdentifier(k) {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (l *loader) isNodeKind(k string) bool {
+	switch k {
+	case KindStep, KindCheck, KindGate:
+		return true
+	}
+	if reservedRoot[k] {
+		return false
+	}
+	_, ok := l.schemas.Nodes[k]
+	return ok
+}
+
+// reservedRoot are names that can not be module node kinds.
+var reservedRoot = map[string]bool{
+	"var": true, "local": true, "locals": true, "host": true, "database": true, "run": true,
+	"phase": true, "variable": true, "connection": true, "rollback": true,
+}
+
+// sortTopLevel files the top-level blocks of one file by type and reports
+// anything that is not a known block.
+func (l *loader) sortTopLevel(body *hclsyntax.Body) {
+	known := []string{"variable", "locals", "connection", "host", "database", "phase"}
+	known = append(known, l.nodeKinds()...)
+	for _, a := range body.Attributes {
+		rng := a.NameRange
+		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument",
+			Detail:  fmt.Sprintf("An argument %q is not expected at the top level of a configuration, which holds only blocks: %s.", a.Name, strings.Join(known, ", ")),
+			Subject: &rng})
+	}
+	for _, sb := range body.Blocks {
+		b := sb.AsHCLBlock()
+		switch {
+		case b.Type == "locals" || b.Type == "connection":
+			if !l.labels(b, 0) {
+				continue
+			}
+		case b.Type == "variable" || b.Type == "host" || b.Type == "database" || b.Type == "phase" || l.isNodeKind(b.Type):
+			if !l.labels(b, 1) {
+				continue
+			}
+		default:
+			l.unknownBlock(b, "the top level", known)
+			continue
+		}
+		switch b.Type {
+		case "variable":
+			l.varBlocks = append(l.varBlocks, b)
+		case "locals":
+			l.localsBlocks = append(l.localsBlocks, b)
+		case "connection":
+			l.connBlocks = append(l.connBlocks, b)
+		case "host":
+			l.hostBlocks = append(l.hostBlocks, b)
+		case "database":
+			l.dbBlocks = append(l.dbBlocks, b)
+		case "phase":
+			l.phaseBlocks = append(l.phaseBlocks, b)
+		default:
+			l.nodeBlocks = append(l.nodeBlocks, nodeBlock{block: b})
+		}
+	}
+}
+
+func (l *loader) unknownBlock(b *hcl.Block, where string, known []string) {
+	rng := b.TypeRange
+	detail := fmt.Sprintf("Blocks of type %q are not expected in %s.", b.Type, where)
+	if s := suggest(b.Type, known); s != "" {
+		detail += fmt.Sprintf(" Did you mean %q?", s)
+	}
+	if len(known) > 0 {
+		detail += " Known block types here: " + strings.Join(known, ", ") + "."
+	} else {
+		detail += " No blocks are expected here."
+	}
+	l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported block type", Detail: detail, Subject: &rng})
+}
+
+// labels checks that b has n labels and that they are valid names.
+func (l *loader) labels(b *hcl.Block, n int) bool {
+	if len(b.Labels) != n {
+		rng := b.DefRange
+		if n == 0 {
+			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Extraneous label",
+				Detail: fmt.Sprintf("A %s block has no labels.", b.Type), Subject: &rng})
+		} else {
+			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Wrong number of labels for %s", b.Type),
+				Detail: fmt.Sprintf("A %s block has exactly one label, its name: %s \"NAME\" { ... }.", b.Type, b.Type), Subject: &rng})
+		}
+		return false
+	}
+	for i, lab := range b.Labels {
+		if !hclsyntax.ValidIdentifier(lab) {
+			rng := b.LabelRanges[i]
+			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid name",
+				Detail:  fmt.Sprintf("%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter, so it can be referenced as %s.NAME.", lab, b.Type),
+				Subject: &rng})
+			return false
+		}
+	}
+	return true
+}
+
+// content decodes body with schema; unknown arguments and blocks are
+// reported with the list of those expected in where.
+func (l *loader) content(body hcl.Body, schema *hcl.BodySchema, where string) *hcl.BodyContent {
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		attrs := map[string]bool{}
+		var attrNames []string
+		for _, a := range schema.Attributes {
+			attrs[a.Name] = true
+			attrNames = append(attrNames, a.Name)
+		}
+		blocks := map[string]bool{}
+		var blockNames []string
+		for _, b := range schema.Blocks {
+			if !blocks[b.Type] {
+				blocks[b.Type] = true
+				blockNames = append(blockNames, b.Type)
+			}
+		}
+		sort.Strings(attrNames)
+		sort.Strings(blockNames)
+		for _, a := range sb.Attributes {
+			if attrs[a.Name] {
+				continue
+			}
+			rng := a.NameRange
+			detail := fmt.Sprintf("An argument named %q is not expected in %s.", a.Name, where)
+			if blocks[a.Name] {
+				detail += fmt.Sprintf(" %q is a block here: %s { ... }.", a.Name, a.Name)
+			} else if s := suggest(a.Name, attrNames); s != "" {
+				detail += fmt.Sprintf(" Did you mean %q?", s)
+			}
+			if len(attrNames) > 0 {
+				detail += " Arguments here: " + strings.Join(attrNames, ", ") + "."
+			}
+			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument", Detail: detail, Subject: &rng})
+		}
+		for _, b := range sb.Blocks {
+			if !blocks[b.Type] {
+				l.unknownBlock(b.AsHCLBlock(), where, blockNames)
+			}
+		}
+	}
+	c, _, diags := body.PartialContent(schema)
+	l.diags = append(l.diags, diags...)
+	if c == nil {
+		c = &hcl.BodyContent{Attributes: hcl.Attributes{}}
+	}
+	return c
+}
+
+func at(rng hcl.Range, summary, detail string) *hcl.Diagnostic {
+	r := rng
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &r}
+}
+
+func (l *loader) errorf(rng hcl.Range, summary, format string, args ...interface{}) {
+	l.diags = append(l.diags, at(rng, summary, fmt.Sprintf(format, args...)))
+}
+
+// firstAt names where something was first declared, for duplicate diagnostics.
+func firstAt(rng hcl.Range) string {
+	return fmt.Sprintf("%s:%d,%d", rng.Filename, rng.Start.Line, rng.Start.Column)
+}

@@ -1,0 +1,93 @@
+package lang
+
+import (
+	"sort"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+// After marks a value known only after the node Node has run (at plan time
+// node outputs are unknown). Views print it as "(known after NODE)". The
+// pseudo-node "apply" marks impure values (timestamp(), run.id at plan).
+type After struct{ Node string }
+
+// AfterMark is the mark for a value known only after node addr has run.
+func AfterMark(addr string) After { return After{Node: addr} }
+
+type sensitiveMark string
+
+// SensitiveMark marks the values of sensitive variables and everything
+// computed from them. Views print "(sensitive)" instead of the value.
+const SensitiveMark = sensitiveMark("sensitive")
+
+// IsSensitive reports whether v or anything inside it is sensitive.
+func IsSensitive(v cty.Value) bool {
+	if !v.ContainsMarked() {
+		return false
+	}
+	_, marks := v.UnmarkDeep()
+	_, ok := marks[SensitiveMark]
+	return ok
+}
+
+// AfterNodes returns, sorted, the nodes that v (or anything inside it)
+// waits for: the Node of every After mark.
+func AfterNodes(v cty.Value) []string {
+	if !v.ContainsMarked() {
+		return nil
+	}
+	_, marks := v.UnmarkDeep()
+	var out []string
+	for m := range marks {
+		if a, ok := m.(After); ok {
+			out = append(out, a.Node)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Redact replaces every sensitive part of v by the string "(sensitive)"
+// and drops all other marks, so the result can be printed or journaled.
+func Redact(v cty.Value) cty.Value {
+	if !v.ContainsMarked() {
+		return v
+	}
+	if v.HasMark(SensitiveMark) {
+		return cty.StringVal("(sensitive)")
+	}
+	v, _ = v.Unmark()
+	if !v.IsKnown() || v.IsNull() {
+		return v
+	}
+	ty := v.Type()
+	switch {
+	case ty.IsObjectType():
+		attrs := map[string]cty.Value{}
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			attrs[k.AsString()] = Redact(e)
+		}
+		return cty.ObjectVal(attrs)
+	case ty.IsMapType():
+		m := map[string]cty.Value{}
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			m[k.AsString()] = Redact(e)
+		}
+		// Redacted elements may no longer share one type: an object keeps them.
+		return cty.ObjectVal(m)
+	case ty.IsListType() || ty.IsTupleType() || ty.IsSetType():
+		var elems []cty.Value
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			elems = append(elems, Redact(e))
+		}
+		if len(elems) == 0 {
+			return cty.EmptyTupleVal
+		}
+		return cty.TupleVal(elems)
+	}
+	v, _ = v.UnmarkDeep()
+	return v
+}

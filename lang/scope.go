@@ -1,0 +1,234 @@
+package lang
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// scope is what EvalContext needs, built once by Load.
+type scope struct {
+	static    map[string]cty.Value // var, local, host, database
+	funcs     map[string]function.Function
+	kindNames map[string][]string  // node kind -> names, sorted
+	nodeObjs  map[string]cty.Value // address -> object with outputs unknown
+	kindObjs  map[string]cty.Value // node kind -> object of nodeObjs
+}
+
+// EvalContext returns the scope for evaluating expressions of this
+// configuration: var, local, host, database, run, every node kind and the
+// functions. A node missing from outputs is an object with name and kind
+// known and its declared outputs unknown, marked AfterMark(addr). outputs
+// maps a node address to an object of its outputs.
+//
+// Impure functions (timestamp) return real values only when the
+// configuration was loaded with Options.Apply; otherwise (validate, plan)
+// they return unknowns marked AfterMark("apply"). So does run.id / run.started_at
+// when run is the zero RunInfo.
+//
+// EvalContext is safe for concurrent use; the returned context is fresh.
+func (c *Config) EvalContext(run RunInfo, outputs map[string]cty.Value) *hcl.EvalContext {
+	s := c.scope
+	if s == nil {
+		s = &scope{}
+	}
+	vars := make(map[string]cty.Value, len(s.static)+len(s.kindObjs)+1)
+	for k, v := range s.static {
+		vars[k] = v
+	}
+	for k, v := range s.kindObjs {
+		vars[k] = v
+	}
+	vars["run"] = runValue(run)
+	// Rebuild only the kinds that have outputs.
+	touched := map[string]bool{}
+	for addr := range outputs {
+		if _, ok := s.nodeObjs[addr]; ok {
+			touched[kindOf(addr)] = true
+		}
+	}
+	for kind := range touched {
+		names := s.kindNames[kind]
+		attrs := make(map[string]cty.Value, len(names))
+		for _, n := range names {
+			addr := kind + "." + n
+			obj := s.nodeObjs[addr]
+			if out, ok := outputs[addr]; ok {
+				obj = mergeOutputs(obj, out)
+			}
+			attrs[n] = obj
+		}
+		vars[kind] = cty.ObjectVal(attrs)
+	}
+	return &hcl.EvalContext{Variables: vars, Functions: s.funcs}
+}
+
+func kindOf(addr string) string {
+	for i := 0; i < len(addr); i++ {
+		if addr[i] == '.' {
+			return addr[:i]
+		}
+	}
+	return addr
+}
+
+func runValue(run RunInfo) cty.Value {
+	id := cty.UnknownVal(cty.String).Mark(AfterMark("apply"))
+	if run.ID != "" {
+		id = cty.StringVal(run.ID)
+	}
+	started := cty.UnknownVal(cty.String).Mark(AfterMark("apply"))
+	if !run.StartedAt.IsZero() {
+		started = cty.StringVal(run.StartedAt.UTC().Format(time.RFC3339))
+	}
+	return cty.ObjectVal(map[string]cty.Value{"id": id, "started_at": started})
+}
+
+// mergeOutputs overlays a node's outputs on its default object (name, kind,
+// declared outputs unknown). Outputs a node did not give stay unknown.
+func mergeOutputs(def, out cty.Value) cty.Value {
+	if out.IsNull() || !out.IsKnown() {
+		return def
+	}
+	ty := out.Type()
+	if !ty.IsObjectType() && !ty.IsMapType() {
+		return def
+	}
+	attrs := def.AsValueMap()
+	if attrs == nil {
+		attrs = map[string]cty.Value{}
+	}
+	for it := out.ElementIterator(); it.Next(); {
+		k, v := it.Element()
+		name := k.AsString()
+		if name == "name" || name == "kind" {
+			continue
+		}
+		attrs[name] = v
+	}
+	return cty.ObjectVal(attrs)
+}
+
+// nodeObject is the value of a node that has not run: name and kind known,
+// every declared output unknown and marked AfterMark(addr).
+func nodeObject(kind, name string, outputs map[string]cty.Type) cty.Value {
+	addr := kind + "." + name
+	attrs := map[string]cty.Value{
+		"name": cty.StringVal(name),
+		"kind": cty.StringVal(kind),
+	}
+	for k, t := range outputs {
+		if k == "name" || k == "kind" {
+			continue
+		}
+		attrs[k] = cty.UnknownVal(t).Mark(AfterMark(addr))
+	}
+	return cty.ObjectVal(attrs)
+}
+
+// builtinOutputs are the outputs of the node kinds lang decodes itself.
+var builtinOutputs = map[string]map[string]cty.Type{
+	KindStep:  {"changed": cty.Bool},
+	KindCheck: {"passed": cty.Bool},
+	KindGate:  {"approved_by": cty.String},
+}
+
+// DecodeBody decodes a module body with its spec in ctx. Ranges maps each
+// attribute present in the body to its expression's range and each nested
+// block type to its first block's DefRange (see modules.Config). A nil spec
+// accepts only an empty body.
+func DecodeBody(body hcl.Body, spec hcldec.Spec, ctx *hcl.EvalContext) (cty.Value, map[string]hcl.Range, hcl.Diagnostics) {
+	ranges := map[string]hcl.Range{}
+	if body == nil {
+		return cty.EmptyObjectVal, ranges, nil
+	}
+	if spec == nil {
+		_, diags := body.Content(&hcl.BodySchema{})
+		return cty.EmptyObjectVal, ranges, diags
+	}
+	val, diags := hcldec.Decode(body, spec, ctx)
+	if content, _, _ := body.PartialContent(hcldec.ImpliedSchema(spec)); content != nil {
+		for name, a := range content.Attributes {
+			ranges[name] = a.Expr.Range()
+		}
+		for _, b := range content.Blocks {
+			if _, ok := ranges[b.Type]; !ok {
+				ranges[b.Type] = b.DefRange
+			}
+		}
+	}
+	return val, ranges, diags
+}
+
+// HostNames returns the names of the hosts in v: one host object (host.x)
+// or a list, set or tuple of them. known is false when v is not known yet;
+// err says what is wrong when v holds something that is not a host.
+func HostNames(v cty.Value) (names []string, known bool, err error) {
+	v, _ = v.UnmarkDeep()
+	if !v.IsWhollyKnown() {
+		return nil, false, nil
+	}
+	if v.IsNull() {
+		return nil, true, fmt.Errorf("hosts is null")
+	}
+	if isHostObject(v) {
+		return []string{v.GetAttr("name").AsString()}, true, nil
+	}
+	ty := v.Type()
+	if !(ty.IsListType() || ty.IsSetType() || ty.IsTupleType()) {
+		return nil, true, fmt.Errorf("expected a host (host.NAME) or a list of hosts, got %s", ty.FriendlyName())
+	}
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.IsNull() || !isHostObject(e) {
+			return nil, true, fmt.Errorf("every element must be a host (host.NAME)")
+		}
+		names = append(names, e.GetAttr("name").AsString())
+	}
+	return names, true, nil
+}
+
+func isHostObject(v cty.Value) bool {
+	ty := v.Type()
+	if !ty.IsObjectType() {
+		return false
+	}
+	for _, a := range []string{"name", "address", "port", "user", "labels"} {
+		if !ty.HasAttribute(a) {
+			return false
+		}
+	}
+	n := v.GetAttr("name")
+	return n.Type() == cty.String && !n.IsNull()
+}
+
+// StepHosts evaluates a step's host/hosts expression in ctx and returns the
+// host names.
+func (c *Config) StepHosts(n *Node, ctx *hcl.EvalContext) ([]string, hcl.Diagnostics) {
+	if n == nil || n.Step == nil || n.Step.Hosts == nil {
+		return nil, nil
+	}
+	v, diags := n.Step.Hosts.Value(ctx)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	names, known, err := HostNames(v)
+	rng := n.Step.Hosts.Range()
+	if err != nil {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid hosts", Detail: err.Error(), Subject: &rng})
+	}
+	if !known {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Hosts not known yet",
+			Detail: fmt.Sprintf("The hosts of %s depend on %v, which have not run.", n.Addr, AfterNodes(v)), Subject: &rng})
+	}
+	return names, diags
+}
+
+func convertString(v cty.Value) (cty.Value, error) {
+	return convert.Convert(v, cty.String)
+}
