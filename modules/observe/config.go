@@ -39,7 +39,8 @@ func (*Observe) Spec() hcldec.Spec {
 		"checks":             &hcldec.AttrSpec{Name: "checks", Type: cty.DynamicPseudoType},
 		"max_check_failures": num("max_check_failures"),
 		"unreachable_fails":  &hcldec.AttrSpec{Name: "unreachable_fails", Type: cty.Bool},
-		"log": &hcldec.BlockListSpec{TypeName: "log", Nested: &hcldec.ObjectSpec{
+		// A tuple, not a list: log blocks differ in type when only some set host.
+		"log": &hcldec.BlockTupleSpec{TypeName: "log", Nested: &hcldec.ObjectSpec{
 			"host":        &hcldec.AttrSpec{Name: "host", Type: cty.DynamicPseudoType},
 			"path":        &hcldec.AttrSpec{Name: "path", Type: cty.String, Required: true},
 			"pattern":     &hcldec.AttrSpec{Name: "pattern", Type: cty.String, Required: true},
@@ -245,7 +246,12 @@ func refNames(v cty.Value, attr, kind string, partial bool, at func(attr, summar
 			continue
 		}
 		n := modules.RefName(e)
-		if n == "" || modules.GetString(e, "kind") != "" && modules.GetString(e, "kind") != kind {
+		// Nodes carry their kind; hosts do not, but have an address.
+		isKind := modules.GetString(e, "kind") == kind
+		if kind == "host" {
+			isKind = modules.GetString(e, "kind") == "" && !modules.Get(e, "address").IsNull()
+		}
+		if n == "" || !isKind {
 			at(attr, "Invalid "+attr, fmt.Sprintf("every element of %s must be a %s reference, like %s.NAME.", attr, kind, kind))
 			return nil
 		}

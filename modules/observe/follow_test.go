@@ -53,7 +53,10 @@ func runFollowCase(t *testing.T, src string) {
 		if err != nil {
 			t.Fatalf("line %d: %v", n+1, err)
 		}
-		at := func(f string, a ...any) { t.Helper(); t.Fatalf("line %d (%s): "+f, append([]any{n + 1, line}, a...)...) }
+		at := func(f string, a ...any) {
+			t.Helper()
+			t.Fatalf("line %d (%s): "+f, append([]any{n + 1, line}, a...)...)
+		}
 		switch args[0] {
 		case "pattern":
 			re = regexp.MustCompile(args[1])

@@ -1,0 +1,3 @@
+observe "nodur" { # ERROR: Missing required argument
+  hosts = [host.standby]
+}
