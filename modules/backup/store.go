@@ -1,0 +1,598 @@
+package backup
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// On-disk layout: STATE/backups/RUN/NAME/{archive.tar.zst|archive.dump.zst,
+// manifest.json}. The manifest is written last: a backup without one is
+// incomplete by definition.
+const (
+	backupsDir   = "backups"
+	manifestName = "manifest.json"
+	hostArchive  = "archive.tar.zst"
+	dbArchive    = "archive.dump.zst"
+	tmpSuffix    = ".tmp"
+
+	KindHost     = "host"
+	KindDatabase = "database"
+
+	manifestFormat = 1
+)
+
+// Manifest describes one complete, verified backup.
+type Manifest struct {
+	Format   int      `json:"format"`
+	ID       string   `json:"id"` // RUN/NAME
+	Run      string   `json:"run"`
+	Name     string   `json:"name"`
+	Kind     string   `json:"kind"` // "host" or "database"
+	Host     string   `json:"host,omitempty"`
+	Sudo     bool     `json:"sudo,omitempty"`
+	Paths    []string `json:"paths,omitempty"`
+	Exclude  []string `json:"exclude,omitempty"`
+	Database string   `json:"database,omitempty"`
+	Driver   string   `json:"driver,omitempty"`
+	Archive  string   `json:"archive"` // file name inside the backup directory
+	// Files counts the tar entries (files, directories, links) of a host backup.
+	Files int64 `json:"files"`
+	// Bytes is the size of the uncompressed stream (tar or dump).
+	Bytes int64 `json:"bytes"`
+	// ArchiveBytes and SHA256 describe the compressed file on disk.
+	ArchiveBytes int64     `json:"archive_bytes"`
+	SHA256       string    `json:"sha256"`
+	CreatedAt    time.Time `json:"created_at"`
+	Seconds      float64   `json:"seconds"`
+	Version      string    `json:"upgrader_version"`
+}
+
+// Dir is the directory of backup RUN/NAME.
+func Dir(stateDir, run, name string) string {
+	return filepath.Join(stateDir, backupsDir, run, name)
+}
+
+// IDDir returns the directory of a backup id ("RUN/NAME"), refusing ids
+// that would leave the backups directory.
+func IDDir(stateDir, id string) (string, error) {
+	run, name, ok := strings.Cut(id, "/")
+	if !ok || run == "" || name == "" || strings.Contains(name, "/") || !filepath.IsLocal(run) || !filepath.IsLocal(name) {
+		return "", fmt.Errorf("backup id %q is not RUN/NAME", id)
+	}
+	return Dir(stateDir, run, name), nil
+}
+
+// ReadManifest reads dir/manifest.json; os.ErrNotExist (wrapped) when the
+// backup is incomplete.
+func ReadManifest(dir string) (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, manifestName))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", filepath.Join(dir, manifestName), err)
+	}
+	if m.Archive == "" || m.Archive != filepath.Base(m.Archive) || m.SHA256 == "" {
+		return nil, fmt.Errorf("manifest %s: no archive or sha256", filepath.Join(dir, manifestName))
+	}
+	return &m, nil
+}
+
+// writeFileAtomic writes data to path through a temporary name, fsyncs it
+// and the directory, so path holds either nothing or all of data.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func writeManifest(dir string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, manifestName), append(b, '\n'))
+}
+
+// ---------------------------------------------------------------------------
+// Writing an archive
+
+// archiveWriter compresses a stream into a temporary file, counting the
+// uncompressed bytes and hashing the compressed ones. It holds a bounded
+// amount of memory whatever the stream's size.
+type archiveWriter struct {
+	f        *os.File
+	bw       *bufio.Writer
+	hash     hash.Hash
+	enc      *zstd.Encoder
+	n        int64 // uncompressed bytes
+	written  int64 // compressed bytes
+	err      error
+	progress func(n int64)
+	next     int64 // next progress report
+}
+
+func newArchiveWriter(tmpPath string, progress func(int64)) (*archiveWriter, error) {
+	f, err := os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	w := &archiveWriter{f: f, hash: sha256.New(), progress: progress}
+	w.bw = bufio.NewWriterSize(f, 1<<20)
+	w.enc, err = zstd.NewWriter(hashCounter{w}, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(2))
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// hashCounter is where the encoder's output goes: the file and the hash.
+type hashCounter struct{ w *archiveWriter }
+
+func (h hashCounter) Write(p []byte) (int, error) {
+	h.w.hash.Write(p)
+	h.w.written += int64(len(p))
+	return h.w.bw.Write(p)
+}
+
+// Write takes uncompressed bytes. After the first error every Write fails,
+// which makes the transport stop the stream.
+func (w *archiveWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.enc.Write(p)
+	w.n += int64(n)
+	if err != nil {
+		w.err = err
+		return n, err
+	}
+	if w.progress != nil && w.n >= w.next {
+		w.progress(w.n)
+		w.next = w.n + 4<<20
+	}
+	return n, nil
+}
+
+// finish flushes everything to disk; the file is closed either way.
+func (w *archiveWriter) finish() (sha string, err error) {
+	if w.err != nil {
+		w.enc.Close()
+		w.f.Close()
+		return "", w.err
+	}
+	err = w.enc.Close()
+	if err == nil {
+		err = w.bw.Flush()
+	}
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	if w.progress != nil {
+		w.progress(w.n)
+	}
+	return hex.EncodeToString(w.hash.Sum(nil)), nil
+}
+
+// abort closes and removes the temporary file.
+func (w *archiveWriter) abort() {
+	w.enc.Close()
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+// ---------------------------------------------------------------------------
+// Reading an archive back
+
+// Stats is what a full read of an archive found.
+type Stats struct {
+	SHA256       string
+	ArchiveBytes int64
+	Bytes        int64 // uncompressed
+	Files        int64 // tar entries (host backups)
+}
+
+// readOptions say how to check the uncompressed stream.
+type readOptions struct {
+	kind   string // KindHost: a tar; KindDatabase: a dump of driver
+	driver string
+	// member, when set, sees every tar entry name.
+	member func(name string)
+	// out, when set, receives the uncompressed stream (restore).
+	out io.Writer
+}
+
+// ctxReader fails reads once ctx is done, so a long read can be cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// countReader counts and keeps the last bytes it passed on.
+type countReader struct {
+	r    io.Reader
+	n    int64
+	head []byte // the first headSize bytes
+	tail []byte // the last tailSize bytes
+}
+
+const headSize = 16
+
+const tailSize = 1024
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if room := headSize - len(c.head); room > 0 && n > 0 {
+		c.head = append(c.head, p[:min(room, n)]...)
+	}
+	if n > 0 {
+		if n >= tailSize {
+			c.tail = append(c.tail[:0], p[n-tailSize:n]...)
+		} else {
+			c.tail = append(c.tail, p[:n]...)
+			if len(c.tail) > tailSize {
+				c.tail = append(c.tail[:0], c.tail[len(c.tail)-tailSize:]...)
+			}
+		}
+	}
+	return n, err
+}
+
+// readArchive reads the whole archive at path once: it hashes the file,
+// decompresses it and checks that the stream is well-formed (a complete tar
+// with its end-of-archive blocks, or a complete dump). The returned Stats
+// carry the file's sha256 even when the content is bad, so a caller can
+// tell a corrupted file from a bad backup.
+func readArchive(ctx context.Context, path string, o readOptions) (Stats, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	raw := &countReader{r: io.TeeReader(bufio.NewReaderSize(ctxReader{ctx, f}, 1<<20), h)}
+	dec, err := zstd.NewReader(raw, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxWindow(64<<20))
+	if err != nil {
+		return Stats{}, err
+	}
+	data := &countReader{r: dec}
+	st, err := decodeStream(data, path, o)
+	dec.Close() // stops its read-ahead before raw is read here
+	// Hash whatever the decoder did not read (nothing, for a good archive).
+	if _, rerr := io.Copy(io.Discard, raw); rerr != nil && err == nil {
+		err = rerr
+	}
+	st.SHA256 = hex.EncodeToString(h.Sum(nil))
+	st.ArchiveBytes = raw.n
+	st.Bytes = data.n
+	if err == nil {
+		if cerr := checkComplete(o, data.head, data.tail); cerr != nil {
+			err = fmt.Errorf("archive %s: %w", path, cerr)
+		}
+	}
+	return st, err
+}
+
+// decodeStream reads the uncompressed stream to its end.
+func decodeStream(data io.Reader, path string, o readOptions) (Stats, error) {
+	src := data
+	if o.out != nil {
+		src = io.TeeReader(data, o.out)
+	}
+	var st Stats
+	if o.kind == KindHost {
+		tr := tar.NewReader(src)
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return st, fmt.Errorf("archive %s: bad tar stream after %d entries: %w", path, st.Files, err)
+			}
+			st.Files++
+			if o.member != nil {
+				o.member(hdr.Name)
+			}
+			if _, err := io.Copy(io.Discard, tr); err != nil {
+				return st, fmt.Errorf("archive %s: entry %q: %w", path, hdr.Name, err)
+			}
+		}
+	}
+	// The rest: a dump, or the zero padding after the tar's end blocks.
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return st, fmt.Errorf("archive %s: does not decompress: %w", path, err)
+	}
+	return st, nil
+}
+
+var zeroBlocks = make([]byte, 1024)
+
+// checkComplete looks at the end of the uncompressed stream for the marks
+// a complete archive ends with, which a stream cut at a block boundary lacks.
+func checkComplete(o readOptions, head, tail []byte) error {
+	switch {
+	case o.kind == KindHost:
+		if len(tail) < len(zeroBlocks) || !bytes.Equal(tail[len(tail)-len(zeroBlocks):], zeroBlocks) {
+			return errors.New("tar stream has no end-of-archive blocks (truncated)")
+		}
+	case o.driver == "postgres":
+		if !bytes.HasPrefix(head, []byte("PGDMP")) {
+			return errors.New("not a pg_dump custom-format archive")
+		}
+	case o.driver == "mysql":
+		if !bytes.Contains(tail, []byte("-- Dump completed")) {
+			return errors.New("dump has no \"-- Dump completed\" line (truncated)")
+		}
+	}
+	return nil
+}
+
+// VerifyDir reads the backup in dir back in full and compares it with its
+// manifest: sha256, sizes, and that it decompresses into a well-formed tar
+// or dump.
+func VerifyDir(ctx context.Context, dir string) (*Manifest, Stats, error) {
+	m, err := ReadManifest(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, Stats{}, fmt.Errorf("backup %s is incomplete: no manifest", dir)
+	}
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	st, err := verifyAgainst(ctx, dir, m, readOptions{})
+	return m, st, err
+}
+
+// verifyAgainst reads m's archive and checks it against m.
+func verifyAgainst(ctx context.Context, dir string, m *Manifest, o readOptions) (Stats, error) {
+	o.kind, o.driver = m.Kind, m.Driver
+	st, err := readArchive(ctx, filepath.Join(dir, m.Archive), o)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, fmt.Errorf("backup %s: archive %s is missing", m.ID, m.Archive)
+	}
+	if st.SHA256 != "" && st.SHA256 != m.SHA256 {
+		return st, fmt.Errorf("backup %s: sha256 mismatch: manifest says %s, archive is %s (corrupted)", m.ID, m.SHA256, st.SHA256)
+	}
+	if err != nil {
+		return st, fmt.Errorf("backup %s: %w", m.ID, err)
+	}
+	if st.Bytes != m.Bytes || st.ArchiveBytes != m.ArchiveBytes {
+		return st, fmt.Errorf("backup %s: sizes differ from the manifest (%d/%d bytes, manifest %d/%d)", m.ID, st.Bytes, st.ArchiveBytes, m.Bytes, m.ArchiveBytes)
+	}
+	return st, nil
+}
+
+// ---------------------------------------------------------------------------
+// Listing and pruning
+
+// Entry is one backup directory as found on disk.
+type Entry struct {
+	ID, Run, Name string
+	Dir           string
+	Manifest      *Manifest // nil when incomplete or unreadable
+	Size          int64     // bytes on disk (archive, or what a cut backup left)
+	Time          time.Time // created_at, or the directory's mtime when incomplete
+	Problem       string    // why the backup is not usable; "" when its manifest is there
+}
+
+// Complete reports whether the backup has a manifest.
+func (e Entry) Complete() bool { return e.Manifest != nil }
+
+// List returns every backup under stateDir, oldest first.
+func List(stateDir string) ([]Entry, error) {
+	root := filepath.Join(stateDir, backupsDir)
+	runs, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, r := range runs {
+		if !r.IsDir() {
+			continue
+		}
+		names, err := os.ReadDir(filepath.Join(root, r.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			if n.IsDir() {
+				out = append(out, entry(stateDir, r.Name(), n.Name()))
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+func entry(stateDir, run, name string) Entry {
+	e := Entry{ID: run + "/" + name, Run: run, Name: name, Dir: Dir(stateDir, run, name)}
+	if fi, err := os.Stat(e.Dir); err == nil {
+		e.Time = fi.ModTime()
+	}
+	// What is on disk, manifest or not (a cut backup's leftovers count).
+	if files, err := os.ReadDir(e.Dir); err == nil {
+		for _, f := range files {
+			if fi, err := f.Info(); err == nil && fi.Mode().IsRegular() {
+				e.Size += fi.Size()
+			}
+		}
+	}
+	m, err := ReadManifest(e.Dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		e.Problem = "incomplete: no manifest"
+	case err != nil:
+		e.Problem = err.Error()
+	default:
+		e.Manifest = m
+		e.Time = m.CreatedAt
+		if fi, err := os.Stat(filepath.Join(e.Dir, m.Archive)); err != nil {
+			e.Problem = "archive " + m.Archive + " is missing"
+		} else {
+			e.Size = fi.Size()
+		}
+	}
+	return e
+}
+
+// lastSuccessfulRun returns the id of the newest run whose journal ends
+// with run_finished outcome "done" ("" when none). Unreadable journals are
+// skipped: this only decides what pruning must keep.
+func lastSuccessfulRun(stateDir string) string {
+	runs, err := os.ReadDir(filepath.Join(stateDir, "runs"))
+	if err != nil {
+		return ""
+	}
+	var best string
+	var bestTS time.Time
+	for _, r := range runs {
+		if !r.IsDir() {
+			continue
+		}
+		ts, ok := finishedDone(filepath.Join(stateDir, "runs", r.Name(), "journal.jsonl"))
+		if ok && (best == "" || ts.After(bestTS) || (ts.Equal(bestTS) && r.Name() > best)) {
+			best, bestTS = r.Name(), ts
+		}
+	}
+	return best
+}
+
+// finishedDone reads a journal's last complete line.
+func finishedDone(path string) (time.Time, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return time.Time{}, false
+	}
+	const window = 64 << 10
+	off := max(fi.Size()-window, 0)
+	buf := make([]byte, fi.Size()-off)
+	if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
+		return time.Time{}, false
+	}
+	lines := bytes.Split(bytes.TrimRight(buf, "\n"), []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		var ev struct {
+			TS      time.Time `json:"ts"`
+			Type    string    `json:"type"`
+			Outcome string    `json:"outcome"`
+			Data    struct {
+				Outcome string `json:"outcome"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(lines[i], &ev) != nil {
+			continue // a torn last line
+		}
+		return ev.TS, ev.Type == "run_finished" && (ev.Data.Outcome == "done" || ev.Outcome == "done")
+	}
+	return time.Time{}, false
+}
+
+// Prune removes backups called name from runs other than current, keeping
+// the newest keep runs' (current counted) and always those of the latest
+// successful run. It returns the ids it removed.
+func Prune(stateDir, name, current string, keep int) ([]string, error) {
+	all, err := List(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	protected := lastSuccessfulRun(stateDir)
+	var mine []Entry
+	for _, e := range all {
+		if e.Name == name {
+			mine = append(mine, e)
+		}
+	}
+	// Newest first; the current run's backup is the newest by definition.
+	sort.SliceStable(mine, func(i, j int) bool {
+		if (mine[i].Run == current) != (mine[j].Run == current) {
+			return mine[i].Run == current
+		}
+		return mine[i].Time.After(mine[j].Time)
+	})
+	var removed []string
+	var errs []error
+	for i, e := range mine {
+		if i < keep || e.Run == current || e.Run == protected {
+			continue
+		}
+		if err := os.RemoveAll(e.Dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, e.ID)
+		os.Remove(filepath.Dir(e.Dir)) // the run's directory, once empty
+	}
+	return removed, errors.Join(errs...)
+}

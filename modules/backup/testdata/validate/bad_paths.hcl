@@ -1,0 +1,4 @@
+backup {
+  host  = host.web
+  paths = ["relative/dir"] # ERROR: is not absolute
+}

@@ -1,0 +1,3 @@
+backup {
+  database = host.db # ERROR: database must be a database reference
+}

@@ -1,0 +1,4 @@
+backup {
+  database  = database.prod
+  keep_runs = 1
+}

@@ -1,0 +1,4 @@
+backup {
+  host  = host.web
+  paths = ["/opt/app/../etc"] # ERROR: contains ".."
+}

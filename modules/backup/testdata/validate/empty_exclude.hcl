@@ -1,0 +1,5 @@
+backup {
+  host    = host.web
+  paths   = ["/opt/app"]
+  exclude = [""] # ERROR: empty exclude pattern
+}

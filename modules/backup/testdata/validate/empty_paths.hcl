@@ -1,0 +1,4 @@
+backup {
+  host  = host.web
+  paths = [] # ERROR: paths is empty
+}

@@ -1,0 +1,3 @@
+backup { # ERROR: backup of a host needs paths
+  host = host.web
+}

@@ -1,0 +1,3 @@
+restore {
+  backup = backup.old
+}

@@ -1,0 +1,3 @@
+restore { # ERROR: Missing required argument
+  paths = ["/opt/app"]
+}

@@ -1,0 +1,3 @@
+restore {
+  backup = step.x # ERROR: backup must be a backup reference
+}

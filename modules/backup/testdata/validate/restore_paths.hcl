@@ -1,0 +1,4 @@
+restore {
+  backup = backup.web
+  paths  = ["opt/app"] # ERROR: is not absolute
+}

@@ -1,0 +1,3 @@
+restore {
+  backup = "web" # ERROR: backup must be a backup reference
+}

@@ -1,0 +1,4 @@
+restore {
+  backup = backup.web
+  to     = "db" # ERROR: to must be a host reference
+}

@@ -1,0 +1,6 @@
+restore {
+  backup = backup.web
+  paths  = ["/opt/app/conf"]
+  to     = host.db
+  sudo   = true
+}

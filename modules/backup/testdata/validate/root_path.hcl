@@ -1,0 +1,4 @@
+backup {
+  host  = host.web
+  paths = ["/opt/app", "//"] # ERROR: refusing to back up or restore / as a whole
+}

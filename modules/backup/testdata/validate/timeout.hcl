@@ -1,0 +1,4 @@
+backup {
+  database = database.prod
+  timeout  = "soon" # ERROR: invalid timeout
+}
