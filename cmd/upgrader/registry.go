@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/upgrader-dev/upgrader/modules"
+	"github.com/upgrader-dev/upgrader/modules/backup"
 	"github.com/upgrader-dev/upgrader/modules/observe"
 )
 
@@ -10,5 +11,7 @@ import (
 func newRegistry() *modules.Registry {
 	r := modules.NewRegistry()
 	r.RegisterNode(observe.New())
+	r.RegisterNode(&backup.Backup{Version: version})
+	r.RegisterAction(&backup.Restore{})
 	return r
 }

@@ -26,7 +26,9 @@ type localTarget struct {
 
 var _ modules.Target = (*localTarget)(nil)
 
-func (l *localTarget) Host() modules.HostInfo { return modules.HostInfo{Name: l.name, Address: "127.0.0.1"} }
+func (l *localTarget) Host() modules.HostInfo {
+	return modules.HostInfo{Name: l.name, Address: "127.0.0.1"}
+}
 
 func (l *localTarget) Stat(ctx context.Context, p string) (modules.FileInfo, error) {
 	fi, err := os.Lstat(p)
