@@ -1,0 +1,115 @@
+# Puts the example's hosts in the state production is in before the upgrade:
+#   primary, standby: app 1.0.0 against database prod (schema 0001)
+#   test:             app 2.0.0 against database test (schema 0001 + 0002):
+#                     the release under test
+#   lb:               nginx sending traffic to the primary
+# Hosts come from hosts.hcl in this directory (written by testenv up).
+
+variable "prod_dsn" {
+  type      = string
+  sensitive = true
+}
+
+variable "test_dsn" {
+  type      = string
+  sensitive = true
+}
+
+variable "app_port" {
+  type    = number
+  default = 8080
+}
+
+variable "lb_port" {
+  type    = number
+  default = 80
+}
+
+locals {
+  restart = "/opt/app/current/bin/start restart"
+}
+
+database "prod" {
+  driver = "postgres"
+  dsn    = var.prod_dsn
+  host   = host.db
+}
+
+database "test" {
+  driver = "postgres"
+  dsn    = var.test_dsn
+  host   = host.db
+}
+
+backup "prod_db" {
+  database = database.prod
+}
+
+backup "test_db" {
+  database = database.test
+}
+
+migrate "prod" {
+  database = database.prod
+  dir      = "prod-migrations" # 0001 only: what v1 needs
+}
+
+migrate "test" {
+  database = database.test
+  dir      = "../migrations" # the release under test needs 0002 too
+}
+
+step "production_v1" {
+  depends_on      = [migrate.prod]
+  hosts           = [host.primary, host.standby]
+  backup_required = false # first install: there is nothing to back up yet
+  template {
+    source      = "../templates/app.conf.tmpl"
+    destination = "/etc/app/app.conf"
+    vars        = { version = "1.0.0", port = var.app_port, dsn = var.prod_dsn }
+  }
+  release {
+    artifact = "../dist/app-1.0.0.tar.gz"
+    dir      = "/opt/app"
+    version  = "1.0.0"
+    activate = local.restart
+  }
+}
+
+step "test_v2" {
+  depends_on      = [migrate.test]
+  host            = host.test
+  backup_required = false
+  template {
+    source      = "../templates/app.conf.tmpl"
+    destination = "/etc/app/app.conf"
+    vars        = { version = "2.0.0", port = var.app_port, dsn = var.test_dsn }
+  }
+  release {
+    artifact = "../dist/app-2.0.0.tar.gz"
+    dir      = "/opt/app"
+    version  = "2.0.0"
+    activate = local.restart
+  }
+}
+
+step "lb" {
+  depends_on      = [step.production_v1]
+  host            = host.lb
+  backup_required = false
+  template {
+    source      = "../templates/nginx.conf.tmpl"
+    destination = "/etc/app/nginx.conf"
+    vars        = { lb_port = var.lb_port }
+  }
+  template {
+    source      = "../templates/upstream.conf.tmpl"
+    destination = "/etc/app/upstream.conf"
+    vars        = { backend = host.primary.address, port = var.app_port, role = "primary" }
+  }
+  run {
+    command = "mkdir -p /opt/nginx/tmp && nginx -c /etc/app/nginx.conf -t -q && nginx -c /etc/app/nginx.conf"
+    sudo    = true
+    unless  = "test -s /opt/nginx/nginx.pid && test -d /proc/$(cat /opt/nginx/nginx.pid)"
+  }
+}
