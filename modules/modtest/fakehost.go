@@ -30,13 +30,14 @@ import (
 // directories, symlinks and canned probe results. Run and WriteFile change
 // the memory only. Integration tests use real hosts from internal/testbed.
 type FakeHost struct {
-	Info   modules.HostInfo
-	mu     sync.Mutex
-	Files  map[string]FakeFile
-	Links  map[string]string // path -> target
-	Dirs   map[string]bool
-	Probes map[string]int // command line -> exit code
-	Ran    []string       // commands given to Probe or Run
+	Info    modules.HostInfo
+	mu      sync.Mutex
+	Files   map[string]FakeFile
+	Links   map[string]string // path -> target
+	Dirs    map[string]bool
+	Probes  map[string]int    // command line -> exit code
+	Outputs map[string]string // command line -> stdout
+	Ran     []string          // commands given to Probe or Run
 }
 
 // FakeFile is one regular file of a FakeHost.
@@ -50,7 +51,7 @@ var _ modules.Target = (*FakeHost)(nil)
 // NewFakeHost returns an empty host called name.
 func NewFakeHost(name string) *FakeHost {
 	return &FakeHost{Info: modules.HostInfo{Name: name, Address: "198.51.100.1", Port: 22, User: "deploy"},
-		Files: map[string]FakeFile{}, Links: map[string]string{}, Dirs: map[string]bool{"/": true}, Probes: map[string]int{}}
+		Files: map[string]FakeFile{}, Links: map[string]string{}, Dirs: map[string]bool{"/": true}, Probes: map[string]int{}, Outputs: map[string]string{}}
 }
 
 func (h *FakeHost) Host() modules.HostInfo { return h.Info }
@@ -144,7 +145,7 @@ func (h *FakeHost) Probe(ctx context.Context, cmd modules.Command) (modules.Resu
 	if !ok {
 		return modules.Result{ExitCode: 127, Stderr: []byte("fake host: no canned result for " + cmd.Cmd)}, nil
 	}
-	return modules.Result{ExitCode: code}, nil
+	return modules.Result{ExitCode: code, Stdout: []byte(h.Outputs[cmd.Cmd])}, nil
 }
 
 func (h *FakeHost) Run(ctx context.Context, cmd modules.Command) (modules.Result, error) {

@@ -64,7 +64,7 @@ func (*Run) Validate(cfg *modules.Config) hcl.Diagnostics {
 		ds = append(ds, diags.At(*cfg.Range("creates"), "Relative creates path",
 			fmt.Sprintf("creates = %q must be an absolute path on the host.", c)))
 	}
-	if codes, ok, err := exitCodes(v); ok && err != nil {
+	if codes, ok, err := ExitCodes(v, "expect_exit"); ok && err != nil {
 		ds = append(ds, diags.At(*cfg.Range("expect_exit"), "Invalid expect_exit", err.Error()))
 	} else if ok && len(codes) == 0 {
 		ds = append(ds, diags.At(*cfg.Range("expect_exit"), "Invalid expect_exit", "expect_exit needs at least one exit code."))
@@ -78,9 +78,10 @@ func (*Run) Safe(cfg *modules.Config) bool {
 	return modules.GetString(v, "creates") != "" || modules.GetString(v, "unless") != "" || modules.GetBool(v, "idempotent", false)
 }
 
-// exitCodes returns expect_exit; ok is false when it is absent (default [0]).
-func exitCodes(v cty.Value) (codes []int, ok bool, err error) {
-	l := modules.Get(v, "expect_exit")
+// ExitCodes returns obj.attr as exit codes; ok is false when it is absent
+// (then the default [0]). Shared with the command check.
+func ExitCodes(v cty.Value, attr string) (codes []int, ok bool, err error) {
+	l := modules.Get(v, attr)
 	if l.IsNull() || !l.IsKnown() {
 		return []int{0}, false, nil
 	}
@@ -128,7 +129,7 @@ func decode(cfg *modules.Config) (*args, error) {
 	if a.timeout, err = modules.GetDuration(v, "timeout", 0); err != nil {
 		return nil, err
 	}
-	if a.expect, _, err = exitCodes(v); err != nil {
+	if a.expect, _, err = ExitCodes(v, "expect_exit"); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -222,7 +223,7 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 			return &modules.Outcome{Changed: true, Message: fmt.Sprintf("exit %d%s", res.ExitCode, prefixed(out))}, nil
 		}
 	}
-	return nil, fmt.Errorf("host %q: %s: exit %d, expected %s%s", req.Host, firstLine(a.command, 80), res.ExitCode, codesText(a.expect), prefixed(out))
+	return nil, fmt.Errorf("host %q: %s: exit %d, expected %s%s", req.Host, firstLine(a.command, 80), res.ExitCode, CodesText(a.expect), prefixed(out))
 }
 
 // Output returns a command's stdout and stderr, trimmed to MessageCap (the tail
@@ -253,7 +254,8 @@ func prefixed(s string) string {
 	return ": " + s
 }
 
-func codesText(c []int) string {
+// CodesText formats exit codes as [0, 3].
+func CodesText(c []int) string {
 	s := make([]string, len(c))
 	for i, n := range c {
 		s[i] = fmt.Sprint(n)

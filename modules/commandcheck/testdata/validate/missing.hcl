@@ -1,0 +1,3 @@
+command { # ERROR: Missing required argument
+  host = { name = "standby" }
+}

@@ -1,0 +1,4 @@
+# want: connection refused
+http {
+  url = "${server.closed_url}/ping"
+}

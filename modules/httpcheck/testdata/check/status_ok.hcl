@@ -1,0 +1,5 @@
+# want: pass
+http {
+  url         = "${server.url}/ping"
+  expect_body = "pong"
+}
