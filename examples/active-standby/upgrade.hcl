@@ -9,17 +9,22 @@
 # Hosts and connection settings are in hosts.hcl (see README.md).
 
 locals {
-  artifact         = var.artifact != "" ? var.artifact : "dist/app-${var.version}.tar.gz"
-  current_artifact = "dist/app-${var.current_version}.tar.gz"
-  app_paths        = ["/opt/app", "/etc/app"]
+  # Where the service lives on its hosts: adapt these to yours.
+  app_dir     = "/opt/app"                 # releases/VERSION and the `current` link
+  config_file = "/etc/app/app.conf"        # rendered from templates/app.conf.tmpl
+  app_paths   = [local.app_dir, "/etc/app"] # programs and data backed up before each change
+  log_file    = "/var/log/app/app.log"     # watched for error lines while observing
+  restart     = "${local.app_dir}/current/bin/start restart"
+  app_binary  = "${local.app_dir}/current/bin/app"
 
-  # The app's own start script, inside the release that `current` points to.
-  restart = "/opt/app/current/bin/start restart"
-
-  # Graceful switch: check the config, reload (old workers finish their
-  # requests), then wait until new connections reach the new upstream.
+  # The load balancer's upstream file and its graceful reload. After the
+  # reload, wait until new connections reach the new upstream.
+  upstream_file = "/etc/app/upstream.conf"
   reload        = "nginx -c /etc/app/nginx.conf -t -q && nginx -c /etc/app/nginx.conf -s reload"
   wait_upstream = "for i in $(seq 100); do curl -s -o /dev/null -D - http://127.0.0.1:${var.lb_port}/health | grep -qi '^x-upstream: %s:${var.app_port}' && exit 0; sleep 0.1; done; echo 'lb does not reach %[1]s yet' >&2; exit 1"
+
+  artifact         = var.artifact != "" ? var.artifact : "dist/app-${var.version}.tar.gz"
+  current_artifact = "dist/app-${var.current_version}.tar.gz"
 
   # Production traffic enters here.
   lb_url = "http://${host.lb.address}:${var.lb_port}"
@@ -48,7 +53,7 @@ phase "verify" {
     interval = var.check_interval
     command {
       host          = host.test
-      command       = "/opt/app/current/bin/app -version"
+      command       = "${local.app_binary} -version"
       expect_output = var.version
     }
     http {
@@ -125,7 +130,7 @@ phase "schema" {
     host       = host.test
     release {
       artifact = local.current_artifact
-      dir      = "/opt/app"
+      dir      = local.app_dir
       version  = var.current_version
       activate = local.restart
     }
@@ -199,12 +204,12 @@ phase "standby" {
     host       = host.standby
     template {
       source      = "templates/app.conf.tmpl"
-      destination = "/etc/app/app.conf"
+      destination = local.config_file
       vars        = { version = var.version, port = var.app_port, dsn = var.prod_dsn }
     }
     release {
       artifact = local.artifact
-      dir      = "/opt/app"
+      dir      = local.app_dir
       version  = var.version
       keep     = 3
       activate = local.restart
@@ -226,7 +231,7 @@ phase "standby" {
     interval   = var.check_interval
     command {
       host          = host.standby
-      command       = "/opt/app/current/bin/app -check"
+      command       = "${local.app_binary} -check"
       expect_output = "config ok: version ${var.version}"
     }
     http {
@@ -246,7 +251,7 @@ phase "standby" {
     host       = host.lb
     template {
       source      = "templates/upstream.conf.tmpl"
-      destination = "/etc/app/upstream.conf"
+      destination = local.upstream_file
       vars        = { backend = host.standby.address, port = var.app_port, role = "standby" }
     }
     run {
@@ -257,7 +262,7 @@ phase "standby" {
     rollback {
       template {
         source      = "templates/upstream.conf.tmpl"
-        destination = "/etc/app/upstream.conf"
+        destination = local.upstream_file
         vars        = { backend = host.primary.address, port = var.app_port, role = "primary" }
       }
       run {
@@ -303,7 +308,7 @@ phase "standby" {
     max_memory_percent = var.max_memory_percent
     breach_for         = var.breach_for
     log {
-      path        = "/var/log/app/app.log"
+      path        = local.log_file
       pattern     = "ERROR|panic:"
       max_matches = 0
     }
@@ -337,7 +342,7 @@ phase "primary" {
     }
     command { # no ERROR line in the last 30 seconds of its log
       host    = host.standby
-      command = "! awk -v since=\"$(date -u -d '-30 sec' +%Y-%m-%dT%H:%M:%S)\" '$1 >= since && $2 == \"ERROR\"' /var/log/app/app.log | grep ."
+      command = "! awk -v since=\"$(date -u -d '-30 sec' +%Y-%m-%dT%H:%M:%S)\" '$1 >= since && $2 == \"ERROR\"' ${local.log_file} | grep ."
     }
   }
 
@@ -352,12 +357,12 @@ phase "primary" {
     host       = host.primary
     template {
       source      = "templates/app.conf.tmpl"
-      destination = "/etc/app/app.conf"
+      destination = local.config_file
       vars        = { version = var.version, port = var.app_port, dsn = var.prod_dsn }
     }
     release {
       artifact = local.artifact
-      dir      = "/opt/app"
+      dir      = local.app_dir
       version  = var.version
       keep     = 3
       activate = local.restart
@@ -378,7 +383,7 @@ phase "primary" {
     interval   = var.check_interval
     command {
       host          = host.primary
-      command       = "/opt/app/current/bin/app -check"
+      command       = "${local.app_binary} -check"
       expect_output = "config ok: version ${var.version}"
     }
     http {
@@ -397,7 +402,7 @@ phase "primary" {
     host       = host.lb
     template {
       source      = "templates/upstream.conf.tmpl"
-      destination = "/etc/app/upstream.conf"
+      destination = local.upstream_file
       vars        = { backend = host.primary.address, port = var.app_port, role = "primary" }
     }
     run {
@@ -408,7 +413,7 @@ phase "primary" {
     rollback {
       template {
         source      = "templates/upstream.conf.tmpl"
-        destination = "/etc/app/upstream.conf"
+        destination = local.upstream_file
         vars        = { backend = host.standby.address, port = var.app_port, role = "standby" }
       }
       run {
@@ -452,7 +457,7 @@ phase "primary" {
     max_memory_percent = var.max_memory_percent
     breach_for         = var.breach_for
     log {
-      path        = "/var/log/app/app.log"
+      path        = local.log_file
       pattern     = "ERROR|panic:"
       max_matches = 0
     }
