@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
@@ -28,7 +30,7 @@ import (
 type localHost struct {
 	name string
 	// down makes every command fail as a dead transport would.
-	down bool
+	down atomic.Bool
 }
 
 var _ modules.Target = (*localHost)(nil)
@@ -52,7 +54,7 @@ func (h *localHost) Dial(context.Context, string, string) (net.Conn, error) {
 }
 
 func (h *localHost) Probe(ctx context.Context, c modules.Command) (modules.Result, error) {
-	if h.down {
+	if h.down.Load() {
 		return modules.Result{}, fmt.Errorf("dial tcp %s:22: connect: connection refused", h.name)
 	}
 	if c.Timeout > 0 {
@@ -160,4 +162,16 @@ func unquoteArgs(line string) ([]string, error) {
 		line = line[i:]
 	}
 	return out, nil
+}
+
+// syncWriter is a strings.Builder safe for the window's goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	b  *strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }
