@@ -417,6 +417,11 @@ func mustOutputs(outs map[string]cty.Value) evData {
 }
 
 func (r *run) nodeFailed(n *lang.Node, undo json.RawMessage, err error) error {
+	if r.s.ctx.Err() != nil {
+		// interrupted, not failed: the node stays in flight for resume to judge
+		r.stopping.Store(true)
+		return err
+	}
 	msg := r.redact(diagText(err))
 	_ = r.journal(journal.Event{Type: journal.NodeFailed, Node: n.Addr}, evData{Error: msg, State: undo})
 	r.fail(n.Addr, err)

@@ -53,7 +53,11 @@ func evalWhen(n *lang.Node, ctx *hcl.EvalContext) (run, known bool, after []stri
 		return false, false, nil, ds
 	}
 	if !v.IsWhollyKnown() {
-		return false, false, lang.AfterNodes(v), nil
+		after := lang.AfterNodes(v)
+		if len(after) == 0 {
+			after = pendingRefs(n.When, ctx)
+		}
+		return false, false, after, nil
 	}
 	v, _ = v.UnmarkDeep()
 	if v.IsNull() || v.Type() != cty.Bool {
@@ -64,6 +68,33 @@ func evalWhen(n *lang.Node, ctx *hcl.EvalContext) (run, known bool, after []stri
 		}}
 	}
 	return v.True(), true, nil, nil
+}
+
+// pendingRefs lists the nodes an expression refers to whose referenced
+// value is still unknown (operators may drop the marks that say so).
+func pendingRefs(expr hcl.Expression, ctx *hcl.EvalContext) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, tr := range expr.Variables() {
+		if len(tr) < 2 {
+			continue
+		}
+		attr, ok := tr[1].(hcl.TraverseAttr)
+		if !ok {
+			continue
+		}
+		addr := tr.RootName() + "." + attr.Name
+		if seen[addr] {
+			continue
+		}
+		if v, diags := tr.TraverseAbs(ctx); !diags.HasErrors() && v.IsWhollyKnown() {
+			continue
+		}
+		seen[addr] = true
+		out = append(out, addr)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // stepHosts evaluates a step's host/hosts into host names; after lists the
