@@ -156,8 +156,8 @@ func (*tbackup) Protects(cfg *modules.Config) ([]string, []string) {
 // noop is the benchmark's node: it does nothing.
 type noop struct{}
 
-func (*noop) Kind() string                  { return "noop" }
-func (*noop) Spec() hcldec.Spec             { return &hcldec.ObjectSpec{} }
+func (*noop) Kind() string                 { return "noop" }
+func (*noop) Spec() hcldec.Spec            { return &hcldec.ObjectSpec{} }
 func (*noop) Outputs() map[string]cty.Type { return nil }
 func (*noop) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, error) {
 	return &modules.Plan{Change: modules.NoOp}, nil
