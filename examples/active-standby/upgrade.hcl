@@ -65,6 +65,13 @@ phase "verify" {
       url           = "http://${host.test.address}:${var.app_port}/items"
       expect_status = 200
     }
+    http { # the write flow
+      url           = "http://${host.test.address}:${var.app_port}/items"
+      method        = "POST"
+      headers       = { "Content-Type" = "application/x-www-form-urlencoded" }
+      body          = "name=release-check-${run.id}"
+      expect_status = 201
+    }
     http {
       url           = "http://${host.test.address}:${var.app_port}/admin"
       expect_status = 200
@@ -161,6 +168,13 @@ phase "schema" {
     http {
       url           = "http://${host.test.address}:${var.app_port}/items"
       expect_status = 200
+    }
+    http { # the production program must still be able to write
+      url           = "http://${host.test.address}:${var.app_port}/items"
+      method        = "POST"
+      headers       = { "Content-Type" = "application/x-www-form-urlencoded" }
+      body          = "name=compat-check-${run.id}"
+      expect_status = 201
     }
     http {
       url           = "http://${host.test.address}:${var.app_port}/admin"

@@ -66,6 +66,7 @@ func (a *app) handler() http.Handler {
 		fmt.Fprintln(w, "pong")
 	})
 	mux.HandleFunc("GET /items", a.items)
+	mux.HandleFunc("POST /items", a.addItem)
 	mux.HandleFunc("GET /admin", a.admin)
 	return a.logged(mux)
 }
@@ -95,7 +96,7 @@ func (a *app) logged(h http.Handler) http.Handler {
 }
 
 // query runs q on the app's connection, connecting (again) when needed.
-func (a *app) query(ctx context.Context, q string, scan func(pgx.Rows) error) error {
+func (a *app) query(ctx context.Context, q string, args []any, scan func(pgx.Rows) error) error {
 	a.dbMu.Lock()
 	defer a.dbMu.Unlock()
 	if a.s.DSN == "" {
@@ -108,7 +109,7 @@ func (a *app) query(ctx context.Context, q string, scan func(pgx.Rows) error) er
 		}
 		a.conn = c
 	}
-	rows, err := a.conn.Query(ctx, q)
+	rows, err := a.conn.Query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func (a *app) loadItems(ctx context.Context) ([]item, error) {
 		q = "SELECT id, name, stock FROM items ORDER BY id"
 	}
 	var out []item
-	err := a.query(ctx, q, func(rows pgx.Rows) error {
+	err := a.query(ctx, q, nil, func(rows pgx.Rows) error {
 		var it item
 		if major() >= 2 {
 			var stock int64
@@ -171,6 +172,32 @@ func (a *app) items(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(items)
+}
+
+// addItem inserts an item (form value name). v1 writes the name only, so a
+// schema that makes any other column mandatory breaks it: the kind of
+// incompatibility the compatibility run of step 3.1 exists to catch.
+func (a *app) addItem(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	name := r.FormValue("name")
+	if name == "" {
+		http.Error(w, "name is required", http.StatusBadRequest)
+		return
+	}
+	q, args := "INSERT INTO items (name) VALUES ($1) RETURNING id", []any{name}
+	if major() >= 2 {
+		q, args = "INSERT INTO items (name, stock) VALUES ($1, $2) RETURNING id", []any{name, 0}
+	}
+	var id int64
+	err := a.query(ctx, q, args, func(rows pgx.Rows) error { return rows.Scan(&id) })
+	if err != nil {
+		a.logf("ERROR", "add item: %v", err)
+		http.Error(w, "database error: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+	fmt.Fprintf(w, "created %d\n", id)
 }
 
 var adminPage = template.Must(template.New("admin").Parse(`<!doctype html>
