@@ -46,7 +46,7 @@ func functions(dir string, env func(string) (string, bool), apply bool) map[stri
 		"jsondecode":      stdlib.JSONDecodeFunc,
 		"jsonencode":      stdlib.JSONEncodeFunc,
 		"keys":            stdlib.KeysFunc,
-		"length":          stdlib.LengthFunc,
+		"length":          lengthFunc,
 		"log":             stdlib.LogFunc,
 		"lookup":          stdlib.LookupFunc,
 		"lower":           stdlib.LowerFunc,
@@ -105,6 +105,22 @@ func functions(dir string, env func(string) (string, bool), apply bool) map[stri
 	fs["templatefile"] = templateFileFunc(dir, inner)
 	return fs
 }
+
+// lengthFunc is stdlib's length that also counts the characters of a
+// string, as Terraform's does.
+var lengthFunc = function.New(&function.Spec{
+	Description: "the number of elements of a collection or characters of a string",
+	Params:      []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowUnknown: true, AllowDynamicType: true}},
+	Type: func(args []cty.Value) (cty.Type, error) {
+		return cty.Number, nil
+	},
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if args[0].Type() == cty.String {
+			return stdlib.Strlen(args[0])
+		}
+		return stdlib.Length(args[0])
+	},
+})
 
 var sha256Func = function.New(&function.Spec{
 	Description: "hex sha256 of a string",

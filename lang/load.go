@@ -77,7 +77,23 @@ func Load(dir string, schemas Schemas, opts Options) (*Config, hcl.Diagnostics) 
 		l.env = func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok }
 	}
 	l.load()
+	sortDiags(l.diags)
 	return l.cfg, l.diags
+}
+
+// sortDiags orders diagnostics by file and position (sourceless first), so
+// output reads top to bottom.
+func sortDiags(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
 }
 
 func (l *loader) load() {

@@ -1,18 +1,17 @@
 package lang_test
 
 import (
-	"bufio"
+	"strings"
+
 	"encoding/json"
-	"fmt"
+	"github.com/hashicorp/hcl/v2"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/upgrader-dev/upgrader/lang"
+	"github.com/upgrader-dev/upgrader/lang/langtest"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -116,35 +115,13 @@ func testOptions(t *testing.T, dir string) lang.Options {
 	return opts
 }
 
-func subdirs(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		if e.IsDir() {
-			out = append(out, e.Name())
-		}
-	}
-	return out
-}
-
-func diagString(d *hcl.Diagnostic) string {
-	if d.Subject == nil {
-		return fmt.Sprintf("(no range): %s: %s", d.Summary, d.Detail)
-	}
-	return fmt.Sprintf("%s:%d,%d: %s: %s", filepath.Base(d.Subject.Filename), d.Subject.Start.Line, d.Subject.Start.Column, d.Summary, d.Detail)
-}
-
 func TestLoad_valid(t *testing.T) {
-	for _, name := range subdirs(t, "testdata/valid") {
+	for _, name := range langtest.Subdirs(t, "testdata/valid") {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("testdata/valid", name)
 			cfg, diags := lang.Load(dir, testSchemas(), testOptions(t, dir))
 			for _, d := range diags {
-				t.Errorf("unexpected diagnostic: %s", diagString(d))
+				t.Errorf("unexpected diagnostic: %s", langtest.DiagString(d))
 			}
 			if cfg == nil || len(cfg.Nodes) == 0 && len(cfg.Hosts) == 0 {
 				t.Fatalf("loaded nothing")
@@ -153,92 +130,32 @@ func TestLoad_valid(t *testing.T) {
 	}
 }
 
-// marker is an expected diagnostic: "# ERROR: summary" on the line it must point at.
-type marker struct {
-	file    string
-	line    int
-	summary string
-}
-
-func (m marker) String() string { return fmt.Sprintf("%s:%d: %s", m.file, m.line, m.summary) }
-
-func readMarkers(t *testing.T, dir string) []marker {
-	t.Helper()
-	var out []marker
-	files, _ := filepath.Glob(filepath.Join(dir, "*.hcl"))
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(fh)
-		for line := 1; sc.Scan(); line++ {
-			text := sc.Text()
-			for {
-				i := strings.Index(text, "# ERROR: ")
-				if i < 0 {
-					break
-				}
-				rest := text[i+len("# ERROR: "):]
-				summary := rest
-				if j := strings.Index(rest, " # ERROR: "); j >= 0 {
-					summary = rest[:j]
-				}
-				out = append(out, marker{file: filepath.Base(f), line: line, summary: strings.TrimSpace(summary)})
-				text = rest
-			}
-		}
-		fh.Close()
-	}
-	return out
-}
-
-// CheckMarkers compares error diagnostics with the markers of dir: each
-// marker must be matched by one diagnostic on its line with its summary,
-// and each error must be matched by a marker.
-func checkMarkers(t *testing.T, dir string, diags hcl.Diagnostics) {
-	t.Helper()
-	markers := readMarkers(t, dir)
-	if len(markers) == 0 {
-		t.Fatalf("%s has no # ERROR: markers", dir)
-	}
-	used := make([]bool, len(markers))
-	var unexpected []string
-	for _, d := range diags {
-		if d.Severity != hcl.DiagError {
-			continue
-		}
-		found := false
-		for i, m := range markers {
-			if used[i] || d.Subject == nil {
-				continue
-			}
-			if filepath.Base(d.Subject.Filename) == m.file && d.Subject.Start.Line == m.line && d.Summary == m.summary {
-				used[i], found = true, true
-				break
-			}
-		}
-		if !found {
-			unexpected = append(unexpected, diagString(d))
-		}
-	}
-	sort.Strings(unexpected)
-	for _, u := range unexpected {
-		t.Errorf("unexpected diagnostic: %s", u)
-	}
-	for i, m := range markers {
-		if !used[i] {
-			t.Errorf("missing diagnostic: %s", m)
-		}
-	}
-}
-
 func TestLoad_invalid(t *testing.T) {
-	for _, name := range subdirs(t, "testdata/invalid") {
+	for _, name := range langtest.Subdirs(t, "testdata/invalid") {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("testdata/invalid", name)
 			_, diags := lang.Load(dir, testSchemas(), testOptions(t, dir))
-			checkMarkers(t, dir, diags)
+			langtest.CheckMarkers(t, dir, diags)
 		})
+	}
+}
+
+// TestLoad_sensitiveNeverPrinted renders every diagnostic of the sensitive
+// case as the CLI would and looks for the secrets.
+func TestLoad_sensitiveNeverPrinted(t *testing.T) {
+	dir := "testdata/invalid/sensitive"
+	cfg, diags := lang.Load(dir, testSchemas(), testOptions(t, dir))
+	if len(diags) == 0 {
+		t.Fatal("no diagnostics")
+	}
+	var buf strings.Builder
+	w := hcl.NewDiagnosticTextWriter(&buf, cfg.Files, 100, false)
+	if err := w.WriteDiagnostics(diags); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"hunter2", "invalid character"} {
+		if strings.Contains(buf.String(), secret) {
+			t.Errorf("secret %q printed:\n%s", secret, buf.String())
+		}
 	}
 }

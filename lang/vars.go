@@ -186,9 +186,13 @@ func (l *loader) decodeVariables() {
 					msg = s.AsString()
 				}
 			}
+			// Point at the value, unless it is a secret: then at the rule.
 			subject := v.DeclRange
 			if r := l.varSource[v.Name]; r != nil {
 				subject = *r
+			}
+			if v.Sensitive {
+				subject = vr.condition.Range()
 			}
 			r := vr.condition.Range()
 			l.diags = append(l.diags, at(subject, fmt.Sprintf("Invalid value for variable %q", v.Name),
@@ -499,6 +503,10 @@ func scrubDiags(diags hcl.Diagnostics) hcl.Diagnostics {
 		for _, t := range d.Expression.Variables() {
 			v, vd := t.TraverseAbs(d.EvalContext)
 			if vd.HasErrors() || IsSensitive(v) {
+				if !vd.HasErrors() && (d.Summary == "Error in function call" || d.Summary == "Invalid function argument") {
+					// A function's message may quote its argument (jsondecode does).
+					d.Detail = "The function failed; its message is hidden because an argument is sensitive."
+				}
 				d.EvalContext = nil
 				d.Expression = nil
 				break

@@ -1,0 +1,6 @@
+step "s" { # ERROR: Duplicate step "s"
+  host = host.web
+  run {
+    command = "true"
+  }
+}
