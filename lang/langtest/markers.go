@@ -118,4 +118,3 @@ func CheckMarkers(t *testing.T, dir string, diags hcl.Diagnostics) {
 		}
 	}
 }
-
