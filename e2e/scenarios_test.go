@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// before is what a rollback must give back.
+type before struct {
+	primary, standby string // trees
+	prodDB           string
+}
+
+func (w *world) snapshot() before {
+	return before{primary: w.tree("primary"), standby: w.tree("standby"), prodDB: w.dbState(w.env.ProdDSN)}
+}
+
+// expectRolledBack asserts production is exactly as before the run: traffic
+// on the primary, both hosts' files identical, both on 1.0.0, the database's
+// schema, rows and migration version as they were.
+func (w *world) expectRolledBack(b before, r result) {
+	w.t.Helper()
+	if r.code != 1 {
+		w.t.Errorf("apply exit code %d, want 1 (failed and fully rolled back)", r.code)
+	}
+	if up := w.upstream(); up != "primary" {
+		w.t.Errorf("traffic goes to %s, want primary", up)
+	}
+	for _, h := range []string{"primary", "standby"} {
+		if v := w.version(h); v != "1.0.0" {
+			w.t.Errorf("%s serves %q, want 1.0.0", h, v)
+		}
+	}
+	if got := w.tree("standby"); got != b.standby {
+		w.t.Errorf("standby's /opt/app and /etc/app differ from before the run:\nbefore:\n%s\nafter:\n%s", b.standby, got)
+	}
+	if got := w.tree("primary"); got != b.primary {
+		w.t.Errorf("primary's /opt/app and /etc/app differ from before the run:\nbefore:\n%s\nafter:\n%s", b.primary, got)
+	}
+	if got := w.dbState(w.env.ProdDSN); got != b.prodDB {
+		w.t.Errorf("production database differs from before the run:\nbefore:\n%s\nafter:\n%s", b.prodDB, got)
+	}
+}
+
+func (w *world) failRun(r result) {
+	w.t.Helper()
+	w.t.Fatalf("upgrader apply exited %d:\n%s", r.code, tail(r.output, 120))
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = append([]string{"[...]"}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Scenario 1: v1 everywhere -> apply -> v2 on both, traffic on the primary,
+// schema migrated, every backup verified, exit 0.
+func TestActiveStandby_happyPath(t *testing.T) {
+	need(t)
+	t.Parallel()
+	w := newWorld(t)
+	r := w.apply("-var", "standby_observation=4s", "-var", "primary_observation=4s")
+	if r.code != 0 {
+		w.failRun(r)
+	}
+	for _, h := range []string{"primary", "standby"} {
+		if v := w.version(h); v != "2.0.0" {
+			t.Errorf("%s serves %q, want 2.0.0", h, v)
+		}
+	}
+	if up := w.upstream(); up != "primary" {
+		t.Errorf("traffic goes to %s, want primary", up)
+	}
+	if !w.hasColumn(w.env.ProdDSN, "items", "stock") {
+		t.Errorf("production was not migrated:\n%s", w.dbState(w.env.ProdDSN))
+	}
+	// Every backup of the run is there and verifies against its manifest.
+	v := w.upgrader("backups", "verify")
+	if v.code != 0 {
+		t.Errorf("upgrader backups verify: exit %d\n%s", v.code, v.output)
+	}
+	for _, name := range []string{"primary", "standby", "prod_db", "test_env", "test_db", "lb_before_switch", "primary_before_upgrade", "lb_before_switch_back"} {
+		if m, _ := filepath.Glob(filepath.Join(w.env.Dir, ".upgrader", "backups", "*", name, "*")); len(m) == 0 {
+			t.Errorf("no backup %q under .upgrader/backups", name)
+		}
+	}
+	w.reportClient()
+}
+
+// Scenario 2 (7.1): the new build fails the regression checks after the
+// switch: traffic back on the primary, standby back on v1 byte for byte,
+// production database as before, exit 1.
+func TestActiveStandby_regressionAfterSwitch(t *testing.T) {
+	need(t)
+	t.Parallel()
+	w := newWorld(t)
+	b := w.snapshot()
+	r := w.apply("-var", "artifact=dist/app-2.0.0-faulty-regression.tar.gz",
+		"-var", "standby_observation=4s", "-var", "primary_observation=4s")
+	w.expectRolledBack(b, r)
+	if !strings.Contains(r.output, "regression") || !strings.Contains(r.output, "/api/ping") {
+		t.Errorf("the output does not name the failing check and URL:\n%s", tail(r.output, 60))
+	}
+	w.reportClient()
+}
+
+// Scenario 3 (8.1): ERROR lines in the standby's log during its observation:
+// the same outcome as 7.1.
+func TestActiveStandby_errorsDuringStandbyObservation(t *testing.T) {
+	need(t)
+	t.Parallel()
+	w := newWorld(t)
+	b := w.snapshot()
+	r := w.apply("-var", "artifact=dist/app-2.0.0-faulty-errors.tar.gz",
+		"-var", "standby_observation="+(FaultAfter+20*time.Second).String(), "-var", "primary_observation=4s")
+	w.expectRolledBack(b, r)
+	if !strings.Contains(r.output, "ERROR order sync failed") {
+		t.Errorf("the output does not show the matching log line:\n%s", tail(r.output, 60))
+	}
+	w.reportClient()
+}
+
+// Scenario 4 (10.1 + escalate): the primary misbehaves during its
+// observation; traffic goes to the standby, which has the same faulty build,
+// so the problem persists and everything is rolled back to v1.
+func TestActiveStandby_primaryMisbehavesEscalates(t *testing.T) {
+	need(t)
+	t.Parallel()
+	w := newWorld(t)
+	b := w.snapshot()
+	r := w.apply("-var", "artifact=dist/app-2.0.0-faulty-errors.tar.gz",
+		"-var", "standby_observation=2s", "-var", "primary_observation="+(FaultAfter+20*time.Second).String())
+	w.expectRolledBack(b, r)
+	evs := w.journal()
+	if n := count(evs, "node_failed")["observe.primary"]; n != 1 {
+		t.Errorf("observe.primary failed %d times in the journal, want 1", n)
+	}
+	undone := count(evs, "undo_finished")
+	for _, n := range []string{"step.switch_to_primary", "step.upgrade_primary", "step.switch_to_standby", "step.upgrade_standby", "migrate.prod"} {
+		if undone[n] == 0 {
+			t.Errorf("%s was not undone (escalation to rollback all)", n)
+		}
+	}
+	w.reportClient()
+}
+
+// Scenario 5 (3.1 fails): the test schema differs in a way the production
+// program cannot live with (stock has no default: v1's writes fail). The run
+// stops before production is touched and reports the diff and the check.
+func TestActiveStandby_schemaIncompatibleStops(t *testing.T) {
+	need(t)
+	t.Parallel()
+	w := newWorld(t)
+	w.psql(w.env.TestDSN, "ALTER TABLE items ALTER COLUMN stock DROP DEFAULT")
+	b := w.snapshot()
+	lb := w.tree("lb")
+	r := w.apply("-var", "standby_observation=4s", "-var", "primary_observation=4s")
+	w.expectRolledBack(b, r)
+	if got := w.tree("lb"); got != lb {
+		t.Errorf("lb changed although the run stopped before production")
+	}
+	for _, want := range []string{"stock", "compat_flows", "/items"} {
+		if !strings.Contains(r.output, want) {
+			t.Errorf("the output does not mention %q (schema diff, failing check):\n%s", want, tail(r.output, 80))
+		}
+	}
+	evs := w.journal()
+	for _, n := range []string{"step.upgrade_standby", "migrate.prod", "step.switch_to_standby"} {
+		if count(evs, "node_started")[n] > 0 {
+			t.Errorf("%s started although the compatibility run failed", n)
+		}
+	}
+	if v := w.version("test"); v != "2.0.0" {
+		t.Errorf("the test environment was not restored: serves %q", v)
+	}
+	w.reportClient()
+}
+
+// Scenario 6: upgrader is killed (SIGKILL) during the standby's observation;
+// `upgrader resume` completes the run without repeating completed nodes.
+func TestActiveStandby_killedThenResumed(t *testing.T) {
+	need(t)
+	t.Parallel()
+	w := newWorld(t)
+	args := append([]string{"apply", "-auto-approve", "-no-color"}, w.commonVars()...)
+	args = append(args, "-var", "standby_observation=15s", "-var", "primary_observation=3s", ".")
+	cmd := exec.Command(upgraderBin, args...)
+	cmd.Dir = w.env.Dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for count(w.journal(), "node_started")["observe.standby"] == 0 {
+		if time.Now().After(deadline) || cmd.ProcessState != nil {
+			killProcess(cmd.Process)
+			cmd.Wait()
+			t.Fatalf("observe.standby never started:\n%s", tail(out.String(), 80))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second)
+	killed := time.Now()
+	killProcess(cmd.Process)
+	cmd.Wait()
+	w.saveOutput("apply-killed", out.String())
+	pidBefore := w.exec("standby", "cat /var/log/app/app.pid")
+	startedBefore := count(w.journal(), "node_finished")
+
+	r := w.upgrader(append([]string{"resume", "-no-color"}, append(w.commonVars(), "-var", "standby_observation=15s", "-var", "primary_observation=3s")...)...)
+	t.Logf("upgrader resume: exit %d after %v (killed %v after the window opened)", r.code, r.took.Round(100*time.Millisecond), 3*time.Second)
+	if r.code != 0 {
+		t.Fatalf("resume exited %d:\n%s", r.code, tail(r.output, 100))
+	}
+	// The window kept its deadline: resume waited only what was left of it.
+	if left := time.Since(killed); left > 2*time.Minute {
+		t.Errorf("resume took %v", left)
+	}
+	evs := w.journal()
+	finished := count(evs, "node_finished")
+	for node, n := range finished {
+		if n > 1 {
+			t.Errorf("%s finished %d times: resume repeated it", node, n)
+		}
+	}
+	for node := range startedBefore {
+		if count(evs, "node_started")[node] > 1 {
+			t.Errorf("%s, complete before the kill, was started again on resume", node)
+		}
+	}
+	if pidAfter := w.exec("standby", "cat /var/log/app/app.pid"); pidAfter != pidBefore {
+		t.Errorf("the standby's app was restarted by resume (pid %s -> %s)", strings.TrimSpace(pidBefore), strings.TrimSpace(pidAfter))
+	}
+	for _, h := range []string{"primary", "standby"} {
+		if v := w.version(h); v != "2.0.0" {
+			t.Errorf("%s serves %q, want 2.0.0", h, v)
+		}
+	}
+	if up := w.upstream(); up != "primary" {
+		t.Errorf("traffic goes to %s, want primary", up)
+	}
+	w.reportClient()
+}
+
+// psql runs SQL on a database from the controller.
+func (w *world) psql(dsn, sql string) {
+	w.t.Helper()
+	out, err := exec.Command("psql", dsn, "-v", "ON_ERROR_STOP=1", "-qc", sql).CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("psql %q: %v: %s", sql, err, out)
+	}
+}
