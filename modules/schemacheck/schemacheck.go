@@ -1,0 +1,243 @@
+// Package schemacheck owns the schema_check node: it compares the schema of
+// a database with a reference database (tables, columns with type,
+// nullability and default, primary keys, unique constraints, indexes,
+// foreign keys; optionally views and enum types), shows the difference as a
+// readable diff in plan and apply, and exports .matches and .diff so that
+// `when` can branch on it.
+//
+// The inspector and differ are our own (catalog queries, see inspect.go),
+// not ariga.io/atlas: see docs/DESIGN.md for why. It imports only modules,
+// modules/dbconn and lang/diags.
+package schemacheck
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/upgrader-dev/upgrader/lang/diags"
+	"github.com/upgrader-dev/upgrader/modules"
+	"github.com/upgrader-dev/upgrader/modules/dbconn"
+)
+
+// SchemaCheck is the schema_check node kind.
+type SchemaCheck struct{}
+
+var (
+	_ modules.Node       = (*SchemaCheck)(nil)
+	_ modules.Validator  = (*SchemaCheck)(nil)
+	_ modules.Repeatable = (*SchemaCheck)(nil)
+)
+
+// New returns the schema_check module.
+func New() *SchemaCheck { return &SchemaCheck{} }
+
+func (*SchemaCheck) Kind() string { return "schema_check" }
+
+func (*SchemaCheck) Spec() hcldec.Spec {
+	return &hcldec.ObjectSpec{
+		"database":      &hcldec.AttrSpec{Name: "database", Type: cty.DynamicPseudoType, Required: true},
+		"reference":     &hcldec.AttrSpec{Name: "reference", Type: cty.DynamicPseudoType, Required: true},
+		"ignore":        &hcldec.AttrSpec{Name: "ignore", Type: cty.List(cty.String)},
+		"on_mismatch":   &hcldec.AttrSpec{Name: "on_mismatch", Type: cty.String},
+		"include_views": &hcldec.AttrSpec{Name: "include_views", Type: cty.Bool},
+	}
+}
+
+func (*SchemaCheck) Outputs() map[string]cty.Type {
+	return map[string]cty.Type{"matches": cty.Bool, "diff": cty.String}
+}
+
+// Safe: it only reads.
+func (*SchemaCheck) Safe(*modules.Config) bool { return true }
+
+type settings struct {
+	database, reference string
+	ignore              []string
+	fail                bool
+	views               bool
+}
+
+func parse(cfg *modules.Config) (settings, hcl.Diagnostics) {
+	var ds hcl.Diagnostics
+	v := cfg.Value
+	s := settings{
+		database:  modules.RefName(modules.Get(v, "database")),
+		reference: modules.RefName(modules.Get(v, "reference")),
+		ignore:    modules.GetStrings(v, "ignore"),
+		fail:      true,
+		views:     modules.GetBool(v, "include_views", false),
+	}
+	for _, attr := range []string{"database", "reference"} {
+		av := modules.Get(v, attr)
+		if av.IsKnown() && !av.IsNull() && modules.RefName(av) == "" {
+			ds = append(ds, diags.At(*cfg.Range(attr), "Invalid "+attr,
+				fmt.Sprintf("%s must name a database block, like database.prod.", attr)))
+		}
+	}
+	if s.database != "" && s.database == s.reference {
+		ds = append(ds, diags.At(*cfg.Range("reference"), "Schema compared with itself",
+			fmt.Sprintf("database and reference are both database.%s; reference should be another database (e.g. the test environment's).", s.database)))
+	}
+	switch m := modules.GetString(v, "on_mismatch"); m {
+	case "", "fail":
+	case "continue":
+		s.fail = false
+	default:
+		ds = append(ds, diags.At(*cfg.Range("on_mismatch"), "Invalid on_mismatch",
+			fmt.Sprintf("on_mismatch is %q; it must be \"fail\" (the default) or \"continue\".", m)))
+	}
+	for _, p := range s.ignore {
+		if _, err := path.Match(p, ""); err != nil {
+			ds = append(ds, diags.At(*cfg.Range("ignore"), "Invalid ignore pattern",
+				fmt.Sprintf("%q is not a valid pattern (* and ? match within a name): %v", p, err)))
+		}
+	}
+	return s, ds
+}
+
+func (*SchemaCheck) Validate(cfg *modules.Config) hcl.Diagnostics {
+	_, ds := parse(cfg)
+	return ds
+}
+
+// result is one comparison.
+type result struct {
+	diff            string
+	hashDB, hashRef string
+	tablesDB        int
+	dbName, refName string
+}
+
+// compare inspects both databases (in parallel) and diffs them.
+func compare(ctx context.Context, env modules.Env, s settings) (*result, error) {
+	type one struct {
+		schema *Schema
+		driver string
+		err    error
+	}
+	inspect := func(name string, ch chan<- one) {
+		db, err := dbconn.Open(ctx, env, name)
+		if err != nil {
+			ch <- one{err: err}
+			return
+		}
+		defer db.Close()
+		sc, err := Inspect(ctx, db, s.views)
+		ch <- one{schema: sc, driver: db.Driver, err: err}
+	}
+	chDB, chRef := make(chan one, 1), make(chan one, 1)
+	go inspect(s.database, chDB)
+	go inspect(s.reference, chRef)
+	a, r := <-chDB, <-chRef
+	if a.err != nil {
+		return nil, a.err
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if a.driver != r.driver {
+		return nil, fmt.Errorf("database %q (%s) and reference %q (%s) use different drivers; schema_check compares databases of one kind",
+			s.database, a.driver, s.reference, r.driver)
+	}
+	a.schema.drop(s.ignore)
+	r.schema.drop(s.ignore)
+	res := &result{diff: Diff(a.schema, r.schema), dbName: s.database, refName: s.reference,
+		tablesDB: len(a.schema.Tables)}
+	res.hashDB = hashSchema(a.schema)
+	res.hashRef = hashSchema(r.schema)
+	return res, nil
+}
+
+// hashSchema fingerprints a schema for the plan's facts: diffing it against
+// an empty schema lists every object once, in a stable order.
+func hashSchema(s *Schema) string {
+	h := sha256.Sum256([]byte(Diff(newSchema(), s)))
+	return hex.EncodeToString(h[:8])
+}
+
+func (r *result) outputs() map[string]cty.Value {
+	return map[string]cty.Value{"matches": cty.BoolVal(r.diff == ""), "diff": cty.StringVal(r.diff)}
+}
+
+func (r *result) headline() string {
+	if r.diff == "" {
+		return fmt.Sprintf("database.%s matches database.%s (%s)", r.dbName, r.refName, plural(r.tablesDB, "table"))
+	}
+	return fmt.Sprintf("database.%s differs from database.%s: %s", r.dbName, r.refName, summary(r.diff))
+}
+
+// legend explains the diff's signs; it heads the diff in plan and in errors.
+func (r *result) legend() string {
+	return fmt.Sprintf("- only in database.%s, + only in database.%s, ~ %s -> %s\n", r.dbName, r.refName, r.dbName, r.refName)
+}
+
+// Plan inspects both databases read-only, so that .matches and .diff are
+// known at plan time and `when` can be decided there.
+func (*SchemaCheck) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, error) {
+	s, ds := parse(req.Config)
+	if ds.HasErrors() {
+		return nil, diags.Err(ds)
+	}
+	if s.database == "" || s.reference == "" {
+		return &modules.Plan{Change: modules.Read, Summary: "compare schemas (databases known after apply)"}, nil
+	}
+	res, err := compare(ctx, req.Env, s)
+	if err != nil {
+		return nil, err
+	}
+	p := &modules.Plan{
+		Change:  modules.Read,
+		Summary: res.headline(),
+		Undo:    "nothing to undo (reads only)",
+		Outputs: res.outputs(),
+		Facts: map[string]string{
+			"schema database." + s.database:  res.hashDB,
+			"schema database." + s.reference: res.hashRef,
+		},
+	}
+	if res.diff != "" {
+		p.Detail = res.legend() + res.diff
+		if s.fail {
+			p.Warnings = append(p.Warnings, "the schemas differ and on_mismatch = \"fail\": apply will stop here")
+		}
+	}
+	return p, nil
+}
+
+func (*SchemaCheck) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, error) {
+	s, ds := parse(req.Config)
+	if ds.HasErrors() {
+		return nil, diags.Err(ds)
+	}
+	if s.database == "" || s.reference == "" {
+		return nil, diags.Err(hcl.Diagnostics{diags.At(req.Config.DeclRange, "Database unknown",
+			"database and reference must be known when schema_check runs.")})
+	}
+	res, err := compare(ctx, req.Env, s)
+	if err != nil {
+		return nil, err
+	}
+	if req.Log != nil {
+		fmt.Fprintln(req.Log, res.headline())
+		if res.diff != "" {
+			fmt.Fprint(req.Log, res.legend()+res.diff)
+		}
+	}
+	if res.diff != "" && s.fail {
+		return nil, diags.Err(hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  res.headline(),
+			Detail:   strings.TrimRight(res.legend()+res.diff, "\n") + "\n\nSet on_mismatch = \"continue\" to go on and branch on .matches instead.",
+			Subject:  req.Config.DeclRange.Ptr(),
+		}})
+	}
+	return &modules.Outcome{Message: res.headline(), Outputs: res.outputs()}, nil
+}
