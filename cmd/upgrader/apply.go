@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/upgrader-dev/upgrader/cmd/upgrader/views"
+	"github.com/upgrader-dev/upgrader/executor"
+	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/lang"
+)
+
+func init() {
+	register("apply", "carry out the plan: backups, steps, checks, automatic rollback", runApply)
+}
+
+func runApply(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("apply", stderr)
+	var c common
+	c.register(fs)
+	autoApprove := fs.Bool("auto-approve", false, "do not ask for confirmation")
+	detach := fs.Bool("detach", false, "run in the background; output goes to .upgrader/runs/RUN/output.log")
+	runID := fs.String("run-id", "", "use this run id (set by -detach for the background process)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return exitInvalid
+	}
+	target, err := dirArg(pos)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
+		return exitInvalid
+	}
+	if *runID != "" && !journal.ValidRunID(*runID) {
+		fmt.Fprintf(stderr, "upgrader apply: -run-id %q is not a run id\n", *runID)
+		return exitInvalid
+	}
+	saved, isPlan, err := executor.LoadSavedPlan(target)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
+		return exitInvalid
+	}
+	dir, vars, varFiles := target, []string(c.vars), []string(c.varFiles)
+	if isPlan {
+		// the plan's own variables first; -var on the command line supplies the sensitive ones
+		dir, vars, varFiles = saved.Dir, append(append([]string(nil), saved.VarArgs...), c.vars...), append(append([]string(nil), saved.VarFiles...), c.varFiles...)
+	}
+	stdin := os.Stdin
+	tty := views.IsTerminal(stdin) && views.IsTerminal(fileOf(stdout))
+	if isPlan && tty {
+		vars = askSensitive(saved, vars, stdout)
+	}
+	cfg, reg, ok := loadRunConfig(dir, &c, vars, varFiles, true, stderr)
+	if !ok {
+		return exitInvalid
+	}
+	stateDir := c.stateDirFor(cfg.Dir)
+	// Refuse early when another run holds the lock (apply takes it for real below).
+	if li, err := journal.ReadLock(stateDir); err == nil && !journal.IsStale(*li) && li.Run != *runID {
+		fmt.Fprintf(stderr, "upgrader apply: %s\n", (&journal.LockedError{Holder: *li}).Error())
+		return exitLocked
+	}
+	st := views.NewStyle(fileOf(stdout), c.noColor)
+	ctx, stop := signalContext()
+	defer stop()
+	hosts := newHosts()
+	defer hosts.Close()
+	opts := executor.Options{Config: cfg, Registry: reg, StateDir: stateDir, Hosts: hosts, Parallelism: c.parallelism,
+		Vars: vars, VarFiles: varFiles, Version: version, RunID: *runID}
+
+	if *runID == "" { // the background half of -detach skips the plan: its parent showed it
+		p, err := executor.MakePlan(ctx, opts)
+		if err != nil {
+			fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
+			return exitInvalid
+		}
+		if c.json {
+			_ = views.PlanJSON(stdout, p)
+		} else {
+			views.Plan(stdout, p, st)
+		}
+		if len(p.Errors) > 0 {
+			fmt.Fprintln(stderr, "upgrader apply: some hosts could not be probed; nothing was changed")
+			return exitFailedRolledBack
+		}
+		if isPlan {
+			if diffs := saved.Stale(p); len(diffs) > 0 {
+				fmt.Fprintf(stderr, "upgrader apply: the saved plan %s is stale; nothing was changed. What differs since it was made:\n", target)
+				for _, d := range diffs {
+					fmt.Fprintf(stderr, "  - %s\n", d)
+				}
+				fmt.Fprintln(stderr, "Make a new plan with `upgrader plan -out FILE`.")
+				return exitInvalid
+			}
+		}
+		if !*autoApprove && !isPlan {
+			if !tty {
+				fmt.Fprintln(stderr, "upgrader apply: not on a terminal, so the plan cannot be confirmed; review it with `upgrader plan` and run `upgrader apply -auto-approve` (or apply a saved plan)")
+				return exitInvalid
+			}
+			fmt.Fprint(stdout, "\nDo you want to apply this plan? Only 'yes' is accepted: ")
+			ans, _ := bufio.NewReader(stdin).ReadString('\n')
+			if strings.TrimSpace(ans) != "yes" {
+				fmt.Fprintln(stdout, "Apply cancelled; nothing was changed.")
+				return exitFailedRolledBack
+			}
+		}
+		if *detach {
+			return detachApply(args, stateDir, stdout, stderr)
+		}
+	}
+	return executeRun(ctx, stdout, stderr, &c, st, tty && !c.json, stateDir, func(o executor.Options) (*executor.Summary, error) {
+		return executor.Apply(ctx, o)
+	}, opts)
+}
+
+// executeRun runs apply, resume or rollback with the live view and maps the result to an exit code.
+func executeRun(ctx context.Context, stdout, stderr io.Writer, c *common, st views.Style, tty bool, stateDir string,
+	do func(executor.Options) (*executor.Summary, error), opts executor.Options) int {
+	var live *views.Live
+	if c.json {
+		opts.Observer = views.JSONEvents(stdout)
+	} else {
+		live = views.NewLive(stdout, st, tty)
+		opts.Observer = live.Event
+	}
+	if tty && !c.json {
+		opts.Prompt = terminalPrompt(stdout)
+	}
+	sum, err := do(opts)
+	if live != nil {
+		live.Close()
+	}
+	if err != nil {
+		var le *journal.LockedError
+		if errors.As(err, &le) {
+			fmt.Fprintf(stderr, "upgrader: %s\n", le)
+			return exitLocked
+		}
+		fmt.Fprintf(stderr, "upgrader: %s\n", err)
+		return exitInvalid
+	}
+	if !c.json {
+		views.Summary(stdout, sum, stateDir, st)
+	}
+	return sum.ExitCode
+}
+
+// terminalPrompt asks a gate's question on the terminal.
+func terminalPrompt(w io.Writer) func(ctx context.Context, q string) (bool, error) {
+	return func(ctx context.Context, q string) (bool, error) {
+		fmt.Fprintf(w, "\n%s Type 'yes' to approve (or approve from elsewhere): ", q)
+		ch := make(chan string, 1)
+		go func() {
+			s, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+			ch <- strings.TrimSpace(s)
+		}()
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case s := <-ch:
+			return s == "yes", nil
+		}
+	}
+}
+
+// askSensitive asks on the terminal for the sensitive variables a saved
+// plan left out and that neither -var nor the environment gives.
+func askSensitive(sp *executor.SavedPlan, vars []string, w io.Writer) []string {
+	for _, name := range sp.Sensitive {
+		given := os.Getenv("UPGRADER_VAR_"+name) != ""
+		for _, v := range vars {
+			if strings.HasPrefix(v, name+"=") {
+				given = true
+			}
+		}
+		if given {
+			continue
+		}
+		fmt.Fprintf(w, "Sensitive variable %s (not stored in the plan): ", name)
+		b, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(w)
+		if err == nil {
+			vars = append(vars, name+"="+string(b))
+		}
+	}
+	return vars
+}
+
+// detachApply re-executes upgrader in the background with a chosen run id,
+// its output in runs/RUN/output.log, in a session of its own (setsid) so
+// that closing the terminal does not stop it.
+func detachApply(args []string, stateDir string, stdout, stderr io.Writer) int {
+	id := journal.NewRunID(time.Now())
+	runDir := journal.RunDir(stateDir, id)
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
+		return exitInvalid
+	}
+	logPath := filepath.Join(runDir, "output.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
+		return exitInvalid
+	}
+	defer logf.Close()
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
+		return exitInvalid
+	}
+	var child []string
+	for _, a := range args {
+		if a == "-detach" || a == "--detach" || a == "-detach=true" || a == "--detach=true" {
+			continue
+		}
+		child = append(child, a)
+	}
+	child = append([]string{"apply", "-auto-approve", "-no-color", "-run-id", id}, child...)
+	devnull, _ := os.Open(os.DevNull)
+	cmd := exec.Command(self, child...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(stderr, "upgrader apply: starting the background run: %s\n", err)
+		return exitInvalid
+	}
+	pid := cmd.Process.Pid
+	_ = cmd.Process.Release()
+	fmt.Fprintf(stdout, "\nRun %s started in the background (pid %d).\n  follow it:  tail -f %s\n  status:     upgrader status -state-dir %s %s\n", id, pid, logPath, stateDir, id)
+	return exitOK
+}
+
+// runArgs splits [DIR] [RUN] positional arguments (either order, both optional).
+func runArgs(pos []string) (dir, run string, err error) {
+	dir = "."
+	for _, p := range pos {
+		switch {
+		case journal.ValidRunID(p) && run == "":
+			run = p
+		case dir == ".":
+			dir = p
+		default:
+			return "", "", fmt.Errorf("unexpected argument %q", p)
+		}
+	}
+	return dir, run, nil
+}
+
+// pickRun returns run, or the newest run of the state directory.
+func pickRun(stateDir, run string) (string, error) {
+	if run != "" {
+		if _, err := os.Stat(journal.Path(stateDir, run)); err != nil {
+			return "", fmt.Errorf("no run %s in %s", run, journal.RunsDir(stateDir))
+		}
+		return run, nil
+	}
+	return journal.Latest(stateDir)
+}
+
+// loadForRun reloads a run's configuration as the run recorded it.
+func loadForRun(c *common, stateDir, run string, stderr io.Writer) (*lang.Config, *executor.RunState, executor.Options, bool) {
+	rs, err := executor.Replay(stateDir, run)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader: %s\n", err)
+		return nil, nil, executor.Options{}, false
+	}
+	vars := append(append([]string(nil), rs.VarArgs...), c.vars...)
+	varFiles := append(append([]string(nil), rs.VarFiles...), c.varFiles...)
+	cfg, reg, ok := loadRunConfig(rs.Dir, c, vars, varFiles, true, stderr)
+	if !ok {
+		return nil, nil, executor.Options{}, false
+	}
+	return cfg, rs, executor.Options{Config: cfg, Registry: reg, StateDir: stateDir, Parallelism: c.parallelism,
+		Vars: vars, VarFiles: varFiles, Version: version}, true
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/upgrader-dev/upgrader/cmd/upgrader/views"
+	"github.com/upgrader-dev/upgrader/executor"
+	"github.com/upgrader-dev/upgrader/executor/ssh"
+	"github.com/upgrader-dev/upgrader/lang"
+	"github.com/upgrader-dev/upgrader/modules"
+)
+
+func init() {
+	register("plan", "probe the hosts read-only and show what apply would do", runPlan)
+}
+
+func runPlan(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("plan", stderr)
+	var c common
+	c.register(fs)
+	out := fs.String("out", "", "save the plan to FILE for `upgrader apply FILE`")
+	offline := fs.Bool("offline", false, "contact no host: show the nodes, their hosts, actions and undo from the configuration alone")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return exitInvalid
+	}
+	dir, err := dirArg(pos)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader plan: %s\n", err)
+		return exitInvalid
+	}
+	if *offline && *out != "" {
+		fmt.Fprintln(stderr, "upgrader plan: -out needs the probes: it cannot be combined with -offline")
+		return exitInvalid
+	}
+	st := views.NewStyle(fileOf(stdout), c.noColor)
+	ctx, stop := signalContext()
+	defer stop()
+	cfg, reg, ok := loadRunConfig(dir, &c, c.vars, c.varFiles, false, stderr)
+	if !ok {
+		return exitInvalid
+	}
+	opts := executor.Options{Config: cfg, Registry: reg, StateDir: c.stateDirFor(cfg.Dir), Parallelism: c.parallelism,
+		Vars: c.vars, VarFiles: c.varFiles, Version: version}
+	if !*offline {
+		hosts := newHosts()
+		defer hosts.Close()
+		opts.Hosts = hosts
+	}
+	p, err := executor.MakePlan(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader plan: %s\n", err)
+		return exitInvalid
+	}
+	if c.json {
+		_ = views.PlanJSON(stdout, p)
+	} else {
+		views.Plan(stdout, p, st)
+	}
+	if *out != "" {
+		if len(p.Errors) > 0 {
+			fmt.Fprintf(stderr, "upgrader plan: not saving %s: some hosts could not be probed\n", *out)
+			return exitFailedRolledBack
+		}
+		if err := p.Save(*out, opts); err != nil {
+			fmt.Fprintf(stderr, "upgrader plan: saving %s: %s\n", *out, err)
+			return exitFailedRolledBack
+		}
+		if !c.json {
+			fmt.Fprintf(stdout, "\nSaved the plan to %s. Apply exactly this plan with: upgrader apply %s\n", *out, *out)
+		}
+	}
+	if len(p.Errors) > 0 {
+		return exitFailedRolledBack
+	}
+	return exitOK
+}
+
+// loadRunConfig loads and validates the configuration in dir, printing
+// diagnostics on stderr; ok is false when it has errors.
+func loadRunConfig(dir string, c *common, vars, varFiles []string, apply bool, stderr io.Writer) (*lang.Config, *modules.Registry, bool) {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs // recorded in runs and saved plans: must not depend on the cwd
+	}
+	reg := newRegistry()
+	cfg, ds := lang.Load(dir, executor.Schemas(reg), lang.Options{Vars: vars, VarFiles: varFiles, Apply: apply})
+	if !ds.HasErrors() {
+		ds = append(ds, executor.Validate(cfg, reg)...)
+	}
+	if len(ds) > 0 {
+		files := map[string]*hcl.File{}
+		if cfg != nil {
+			for name, f := range cfg.Files {
+				files[name] = f
+				files[filepath.Join(cfg.Dir, name)] = f
+			}
+		}
+		color := !c.noColor && views.IsTerminal(fileOf(stderr))
+		wr := hcl.NewDiagnosticTextWriter(stderr, files, 100, color)
+		_ = wr.WriteDiagnostics(ds)
+	}
+	return cfg, reg, !ds.HasErrors()
+}
+
+// newHosts is the SSH transport; the passphrase of an encrypted key comes
+// from UPGRADER_SSH_PASSPHRASE.
+func newHosts() executor.Hosts { return executor.NewSSHHosts(ssh.Options{}) }
+
+// signalContext is cancelled by SIGINT or SIGTERM: the run stops starting
+// nodes, lets running ones see the cancellation, and stays resumable.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// fileOf returns w as an *os.File when it is one (for terminal checks).
+func fileOf(w io.Writer) *os.File {
+	f, _ := w.(*os.File)
+	return f
+}

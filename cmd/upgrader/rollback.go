@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/upgrader-dev/upgrader/cmd/upgrader/views"
+	"github.com/upgrader-dev/upgrader/executor"
+)
+
+func init() {
+	register("rollback", "undo a finished or failed run, newest first", runRollback)
+}
+
+func runRollback(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("rollback", stderr)
+	var c common
+	c.register(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return exitInvalid
+	}
+	dir, run, err := runArgs(pos)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader rollback: %s\n", err)
+		return exitInvalid
+	}
+	stateDir := c.stateDirFor(dir)
+	if run, err = pickRun(stateDir, run); err != nil {
+		fmt.Fprintf(stderr, "upgrader rollback: %s\n", err)
+		return exitInvalid
+	}
+	_, _, opts, ok := loadForRun(&c, stateDir, run, stderr)
+	if !ok {
+		return exitInvalid
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	hosts := newHosts()
+	defer hosts.Close()
+	opts.Hosts = hosts
+	st := views.NewStyle(fileOf(stdout), c.noColor)
+	return executeRun(ctx, stdout, stderr, &c, st, false, stateDir, func(o executor.Options) (*executor.Summary, error) {
+		return executor.Rollback(ctx, o, run)
+	}, opts)
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/upgrader-dev/upgrader/cmd/upgrader/views"
+	"github.com/upgrader-dev/upgrader/executor"
+	"github.com/upgrader-dev/upgrader/lang"
+	"github.com/upgrader-dev/upgrader/modules/observe"
+)
+
+func init() {
+	register("status", "the current or given run: nodes, state, observation windows", runStatus)
+}
+
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("status", stderr)
+	var c common
+	c.register(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return exitInvalid
+	}
+	dir, run, err := runArgs(pos)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader status: %s\n", err)
+		return exitInvalid
+	}
+	stateDir := c.stateDirFor(dir)
+	if run, err = pickRun(stateDir, run); err != nil {
+		fmt.Fprintf(stderr, "upgrader status: %s\n", err)
+		return exitInvalid
+	}
+	// The configuration lists the nodes that have not started; status works without it.
+	var cfg *lang.Config
+	if rs, err := executor.Replay(stateDir, run); err == nil && rs.Dir != "" {
+		if cf, _, ok := loadRunConfig(rs.Dir, &c, append(rs.VarArgs, c.vars...), append(rs.VarFiles, c.varFiles...), false, io.Discard); ok {
+			cfg = cf
+		}
+	}
+	s, err := executor.RunStatus(stateDir, run, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader status: %s\n", err)
+		return exitInvalid
+	}
+	windows, _ := observe.Summarize(observe.MetricsFile(stateDir, run))
+	if c.json {
+		type win struct {
+			*observe.WindowSummary
+			Open bool `json:"open"`
+		}
+		var ws []win
+		for _, w := range windows {
+			ws = append(ws, win{w, w.Open()})
+		}
+		out := struct {
+			*executor.Status
+			Windows []win `json:"observation_windows,omitempty"`
+		}{s, ws}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+		return exitOK
+	}
+	st := views.NewStyle(fileOf(stdout), c.noColor)
+	views.Status(stdout, s, st)
+	if len(windows) > 0 {
+		fmt.Fprintf(stdout, "\n%s\n", st.Bold("Observation windows"))
+		for _, w := range windows {
+			fmt.Fprint(stdout, w.Text(time.Now()))
+		}
+	}
+	return exitOK
+}

@@ -1,0 +1,166 @@
+package views
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/upgrader-dev/upgrader/executor"
+)
+
+// Plan prints a plan for a human, phase by phase, per host.
+func Plan(w io.Writer, p *executor.Plan, st Style) {
+	head := fmt.Sprintf("Plan for %s (configuration %.12s)", p.Dir, p.ConfigHash)
+	if p.Offline {
+		head += " - offline: no host was contacted"
+	}
+	fmt.Fprintln(w, st.Bold(head))
+	if len(p.Vars) > 0 {
+		names := make([]string, 0, len(p.Vars))
+		for k := range p.Vars {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		var parts []string
+		for _, k := range names {
+			parts = append(parts, k+" = "+p.Vars[k])
+		}
+		fmt.Fprintln(w, st.Dim("Variables: "+strings.Join(parts, ", ")))
+	}
+	counts := map[string]int{}
+	phase := "\x00"
+	for _, n := range p.Nodes {
+		if n.Phase != phase {
+			phase = n.Phase
+			if phase == "" {
+				fmt.Fprintf(w, "\n%s\n", st.Bold("Outside any phase"))
+			} else {
+				fmt.Fprintf(w, "\n%s\n", st.Bold("Phase "+phase))
+			}
+		}
+		planNode(w, n, st, counts)
+	}
+	fmt.Fprintln(w)
+	var parts []string
+	for _, c := range []struct{ m, what string }{{"+", "to create"}, {"~", "to change"}, {"!", "commands to run"}, {"=", "unchanged"}, {"s", "skipped"}, {"r", "reads"}, {"-", "to delete"}} {
+		if counts[c.m] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[c.m], c.what))
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "nothing to do")
+	}
+	fmt.Fprintf(w, "%s %s.\n", st.Bold("Plan:"), strings.Join(parts, ", "))
+	if len(p.Errors) > 0 {
+		fmt.Fprintf(w, "%s\n", st.Red(fmt.Sprintf("%d problem(s) while probing:", len(p.Errors))))
+		for _, e := range p.Errors {
+			fmt.Fprintf(w, "  %s\n", st.Red(e))
+		}
+	}
+}
+
+func planNode(w io.Writer, n *executor.PlanNode, st Style, counts map[string]int) {
+	title := st.Bold(n.Addr)
+	var extra []string
+	if len(n.Hosts) > 0 {
+		extra = append(extra, "hosts: "+strings.Join(n.Hosts, ", "))
+	} else if len(n.HostsAfter) > 0 {
+		extra = append(extra, "hosts: (known after "+strings.Join(n.HostsAfter, ", ")+")")
+	}
+	if n.BatchSize > 0 {
+		extra = append(extra, fmt.Sprintf("batch_size %d", n.BatchSize))
+	}
+	if len(n.DependsOn) > 0 {
+		extra = append(extra, "after "+strings.Join(n.DependsOn, ", "))
+	}
+	if n.Skipped {
+		counts["s"]++
+		fmt.Fprintf(w, "  %s %s  %s\n", st.Marker("s"), title, st.Dim(n.When))
+		return
+	}
+	fmt.Fprintf(w, "  %s  %s\n", title, st.Dim(strings.Join(extra, "; ")))
+	if n.When != "" {
+		fmt.Fprintf(w, "      %s\n", st.Yellow("when: "+n.When))
+	}
+	if n.Message != "" {
+		fmt.Fprintf(w, "      %s %s\n", st.Marker("r"), "waits for approval: "+n.Message)
+		counts["r"]++
+	}
+	if n.Waiver {
+		fmt.Fprintf(w, "      %s\n", st.Red("BACKUP WAIVED: backup_required = false ("+n.WaiverRange+"): this step runs without a backup of its hosts"))
+	}
+	width := 0
+	for _, a := range n.Actions {
+		width = max(width, len(a.Host))
+	}
+	for _, a := range n.Actions {
+		m := a.Change
+		if a.Error != "" {
+			m = "?"
+		} else {
+			counts[m]++
+		}
+		host := ""
+		if width > 0 {
+			host = fmt.Sprintf("%-*s  ", width, a.Host)
+		}
+		idx := ""
+		if a.Index >= 0 && n.Kind == "step" {
+			idx = fmt.Sprintf("#%d ", a.Index+1)
+		}
+		fmt.Fprintf(w, "      %s %s%s%s\n", st.Marker(m), host, idx, a.Summary)
+		pad := strings.Repeat(" ", 8+len(host))
+		if a.Reason != "" {
+			fmt.Fprintf(w, "%s%s\n", pad, st.Dim("("+a.Reason+")"))
+		}
+		if a.Error != "" {
+			fmt.Fprintf(w, "%s%s\n", pad, st.Red("error: "+a.Error))
+		}
+		for _, wn := range a.Warnings {
+			fmt.Fprintf(w, "%s%s\n", pad, st.Yellow("warning: "+wn))
+		}
+		if a.Detail != "" {
+			for _, l := range strings.Split(strings.TrimRight(a.Detail, "\n"), "\n") {
+				fmt.Fprintf(w, "%s%s\n", pad, diffLine(l, st))
+			}
+		}
+		if a.Undo != "" && len(n.Rollback) == 0 && n.Kind == "step" {
+			fmt.Fprintf(w, "%s%s\n", pad, st.Dim("undo: "+a.Undo))
+		}
+	}
+	if len(n.Rollback) > 0 {
+		fmt.Fprintf(w, "      %s\n", st.Dim("undo: the rollback block:"))
+		for i, r := range n.Rollback {
+			fmt.Fprintf(w, "        %s\n", st.Dim(fmt.Sprintf("%d. %s", i+1, r)))
+		}
+	} else if n.Kind != "step" && n.Undo != "" {
+		fmt.Fprintf(w, "      %s\n", st.Dim("undo: "+n.Undo))
+	}
+	if n.Error != "" {
+		fmt.Fprintf(w, "      %s\n", st.Red("error: "+n.Error))
+	}
+}
+
+func diffLine(l string, st Style) string {
+	switch {
+	case strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "---"):
+		return st.Bold(l)
+	case strings.HasPrefix(l, "+"):
+		return st.Green(l)
+	case strings.HasPrefix(l, "-"):
+		return st.Red(l)
+	case strings.HasPrefix(l, "@@"):
+		return st.Cyan(l)
+	}
+	return l
+}
+
+// PlanJSON prints the plan as one JSON line: {"type":"plan","plan":{...}}.
+func PlanJSON(w io.Writer, p *executor.Plan) error {
+	return json.NewEncoder(w).Encode(struct {
+		Type string         `json:"type"`
+		Plan *executor.Plan `json:"plan"`
+	}{"plan", p})
+}
