@@ -1,9 +1,14 @@
 package main
 
 import (
+	"io/fs"
+
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/upgrader-dev/upgrader/executor"
+	"github.com/upgrader-dev/upgrader/lang"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,28 +76,107 @@ func TestInit_matchesExample(t *testing.T) {
 	}
 }
 
-// TestInit_validates runs the real `upgrader validate` on what init wrote,
-// with the DSNs given the way the starter's README says.
+// TestInit_validates loads and validates what init wrote (lang + executor,
+// as `upgrader validate` does), with the DSNs given the way the starter's
+// README says and stand-in release tarballs (validate checks they exist).
 func TestInit_validates(t *testing.T) {
-	if _, ok := commands["validate"]; !ok {
-		t.Skip("upgrader validate is not registered in this build")
-	}
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	if code := realMain([]string{"init", dir}, &out, &errb); code != exitOK {
 		t.Fatalf("init = %d: %s", code, errb.String())
 	}
-	// The release tarballs are the user's; validate may look for them.
-	os.MkdirAll(filepath.Join(dir, "dist"), 0o755)
-	for _, v := range []string{"1.0.0", "2.0.0"} {
-		writeTarGz(t, filepath.Join(dir, "dist", "app-"+v+".tar.gz"), "bin/start", "#!/bin/sh\n")
+	validates(t, dir)
+}
+
+// TestExample_validates does the same for examples/active-standby itself
+// and its bootstrap configuration, with a hosts.hcl like testenv writes.
+func TestExample_validates(t *testing.T) {
+	for _, sub := range []string{"", "bootstrap"} {
+		t.Run("active-standby/"+sub, func(t *testing.T) {
+			dir := t.TempDir()
+			copyTree(t, "../../examples/active-standby", dir)
+			hosts, err := initFiles.ReadFile("initdata/hosts.hcl")
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, sub, "hosts.hcl"), hosts, 0o644)
+			if sub == "" {
+				validates(t, dir)
+			} else {
+				validates(t, filepath.Join(dir, sub))
+			}
+		})
 	}
-	t.Setenv("UPGRADER_VAR_prod_dsn", "postgres://app:secret@198.51.100.20:5432/prod")
-	t.Setenv("UPGRADER_VAR_test_dsn", "postgres://app:secret@198.51.100.20:5432/test")
-	out.Reset()
-	errb.Reset()
-	if code := realMain([]string{"validate", "-no-color", dir}, &out, &errb); code != exitOK {
-		t.Fatalf("validate of the starter = %d:\n%s%s", code, out.String(), errb.String())
+}
+
+func validates(t *testing.T, dir string) {
+	t.Helper()
+	root := dir
+	if filepath.Base(dir) == "bootstrap" {
+		root = filepath.Dir(dir)
+	}
+	os.MkdirAll(filepath.Join(root, "dist"), 0o755)
+	for _, v := range []string{"1.0.0", "2.0.0"} {
+		writeTarGz(t, filepath.Join(root, "dist", "app-"+v+".tar.gz"), "bin/start", "#!/bin/sh\n")
+	}
+	reg := newRegistry()
+	for _, kind := range []string{"schema_check", "migrate"} {
+		if _, ok := reg.Node(kind); !ok {
+			t.Skipf("the procedure uses %s, which is not in the registry yet", kind)
+		}
+	}
+	cfg, ds := lang.Load(dir, executor.Schemas(reg), lang.Options{Env: map[string]string{
+		"UPGRADER_VAR_prod_dsn": "postgres://app:secret@198.51.100.20:5432/prod",
+		"UPGRADER_VAR_test_dsn": "postgres://app:secret@198.51.100.20:5432/test",
+	}})
+	if !ds.HasErrors() {
+		ds = append(ds, executor.Validate(cfg, reg)...)
+	}
+	if ds.HasErrors() {
+		var buf bytes.Buffer
+		files := map[string]*hcl.File{}
+		if cfg != nil {
+			files = cfg.Files
+		}
+		hcl.NewDiagnosticTextWriter(&buf, files, 100, false).WriteDiagnostics(ds)
+		t.Fatalf("%s does not validate:\n%s", dir, buf.String())
+	}
+}
+
+// copyTree copies a directory's regular files (symlinks as links), skipping
+// dist, state and hosts files.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() && (d.Name() == "dist" || strings.HasPrefix(d.Name(), ".") && rel != ".") {
+			return filepath.SkipDir
+		}
+		if d.Name() == "hosts.hcl" {
+			return nil
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -25,9 +25,6 @@ locals {
 
   artifact         = var.artifact != "" ? var.artifact : "dist/app-${var.version}.tar.gz"
   current_artifact = "dist/app-${var.current_version}.tar.gz"
-
-  # Production traffic enters here.
-  lb_url = "http://${host.lb.address}:${var.lb_port}"
 }
 
 database "prod" {
@@ -292,21 +289,21 @@ phase "standby" {
     retries    = var.check_retries
     interval   = var.check_interval
     http { # API
-      url           = "${local.lb_url}/api/ping"
+      url           = "http://${host.lb.address}:${var.lb_port}/api/ping"
       expect_status = 200
       expect_body   = "pong"
     }
     http { # web service
-      url           = "${local.lb_url}/version"
+      url           = "http://${host.lb.address}:${var.lb_port}/version"
       expect_status = 200
       expect_body   = var.version
     }
     http {
-      url           = "${local.lb_url}/items"
+      url           = "http://${host.lb.address}:${var.lb_port}/items"
       expect_status = 200
     }
     http { # admin UI
-      url           = "${local.lb_url}/admin"
+      url           = "http://${host.lb.address}:${var.lb_port}/admin"
       expect_status = 200
       expect_body   = "app admin"
     }
@@ -442,21 +439,21 @@ phase "primary" {
     retries    = var.check_retries
     interval   = var.check_interval
     http {
-      url           = "${local.lb_url}/api/ping"
+      url           = "http://${host.lb.address}:${var.lb_port}/api/ping"
       expect_status = 200
       expect_body   = "pong"
     }
     http {
-      url           = "${local.lb_url}/version"
+      url           = "http://${host.lb.address}:${var.lb_port}/version"
       expect_status = 200
       expect_body   = var.version
     }
     http {
-      url           = "${local.lb_url}/items"
+      url           = "http://${host.lb.address}:${var.lb_port}/items"
       expect_status = 200
     }
     http {
-      url           = "${local.lb_url}/admin"
+      url           = "http://${host.lb.address}:${var.lb_port}/admin"
       expect_status = 200
       expect_body   = "app admin"
     }

@@ -50,13 +50,15 @@ backup "test_db" {
 }
 
 migrate "prod" {
-  database = database.prod
-  dir      = "prod-migrations" # 0001 only: what v1 needs
+  depends_on = [backup.prod_db]
+  database   = database.prod
+  dir        = "prod-migrations" # 0001 only: what v1 needs
 }
 
 migrate "test" {
-  database = database.test
-  dir      = "../migrations" # the release under test needs 0002 too
+  depends_on = [backup.test_db]
+  database   = database.test
+  dir        = "../migrations" # the release under test needs 0002 too
 }
 
 step "production_v1" {
