@@ -64,7 +64,10 @@ func (l *loader) eval(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type, what 
 		return cty.DynamicVal, false
 	}
 	if !cv.IsWhollyKnown() {
-		l.errorf(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), "%s must be known before the run starts; it depends on %s.", what, strings.Join(AfterNodes(cv), ", "))
+		if len(AfterNodes(cv)) == 0 {
+			return cty.DynamicVal, false // unknown because of an error reported already
+		}
+		l.errorf(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), "%s must be known before the run starts; %s.", what, afterText(AfterNodes(cv)))
 		return cty.DynamicVal, false
 	}
 	if cv.IsNull() {

@@ -2,6 +2,7 @@ package lang
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -90,4 +91,25 @@ func Redact(v cty.Value) cty.Value {
 	}
 	v, _ = v.UnmarkDeep()
 	return v
+}
+
+// afterText says in words what an unknown value waits for.
+func afterText(nodes []string) string {
+	var ns []string
+	apply := false
+	for _, n := range nodes {
+		if n == "apply" {
+			apply = true
+		} else {
+			ns = append(ns, n)
+		}
+	}
+	switch {
+	case len(ns) > 0 && apply:
+		return "it is known only after " + strings.Join(ns, ", ") + " has run, and at apply time"
+	case len(ns) > 0:
+		return "it is known only after " + strings.Join(ns, ", ") + " has run"
+	default:
+		return "it is known only at apply time (timestamp(), run.id, run.started_at)"
+	}
 }

@@ -146,7 +146,10 @@ func (l *loader) evalKnown(p *pendingNode, a *hcl.Attribute, ctx *hcl.EvalContex
 		return v, false
 	}
 	if !v.IsWhollyKnown() {
-		l.errorf(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), "%s must be known before the run starts; it depends on %s.", a.Name, strings.Join(AfterNodes(v), ", "))
+		if len(AfterNodes(v)) == 0 {
+			return cty.DynamicVal, false // unknown because of an error reported already
+		}
+		l.errorf(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), "%s must be known before the run starts; %s.", a.Name, afterText(AfterNodes(v)))
 		return cty.DynamicVal, false
 	}
 	if v.IsNull() {

@@ -35,3 +35,13 @@ variable "from_file" {
 host "h" {
   address = "198.51.100.1"
 }
+
+# No cascade: var.needed has no value (reported once, above).
+database "d" {
+  driver = "postgres"
+  dsn    = var.needed
+}
+
+gate "g" {
+  message = "started ${timestamp()}" # ERROR: Invalid message
+}
