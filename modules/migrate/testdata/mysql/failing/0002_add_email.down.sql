@@ -1,0 +1,2 @@
+DROP INDEX users_email_idx ON users;
+ALTER TABLE users DROP COLUMN email;

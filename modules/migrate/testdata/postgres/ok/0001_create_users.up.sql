@@ -1,0 +1,5 @@
+-- users of the application
+CREATE TABLE users (
+  id serial PRIMARY KEY,
+  name text NOT NULL
+);
