@@ -5,9 +5,12 @@ import (
 	"github.com/upgrader-dev/upgrader/modules/backup"
 	"github.com/upgrader-dev/upgrader/modules/commandcheck"
 	"github.com/upgrader-dev/upgrader/modules/httpcheck"
+	"github.com/upgrader-dev/upgrader/modules/migrate"
 	"github.com/upgrader-dev/upgrader/modules/observe"
 	"github.com/upgrader-dev/upgrader/modules/release"
 	"github.com/upgrader-dev/upgrader/modules/run"
+	"github.com/upgrader-dev/upgrader/modules/schemacheck"
+	"github.com/upgrader-dev/upgrader/modules/sqlcheck"
 	"github.com/upgrader-dev/upgrader/modules/template"
 	"github.com/upgrader-dev/upgrader/modules/upload"
 )
@@ -25,5 +28,8 @@ func newRegistry() *modules.Registry {
 	r.RegisterAction(&run.Run{})
 	r.RegisterProbe(&httpcheck.HTTP{})
 	r.RegisterProbe(&commandcheck.Command{})
+	r.RegisterNode(schemacheck.New())
+	r.RegisterNode(migrate.New())
+	r.RegisterProbe(sqlcheck.New())
 	return r
 }
