@@ -1,7 +1,7 @@
 // Package testbed starts real test hosts for upgrader's tests and scripts:
 // each host is a network namespace joined to a shared bridge by a veth pair,
 // with its own mount namespace (private /opt, /etc/app, /var/log/app,
-// /home/deploy, /tmp) running the machine's OpenSSH sshd on its own address
+// /home/deploy, /tmp; all but /tmp owned by deploy) running the machine's OpenSSH sshd on its own address
 // in 198.51.100.0/24, reachable as the non-root user `deploy` with a
 // generated key.
 //
@@ -191,22 +191,25 @@ func (b *Testbed) start(ctx context.Context) error {
 func (h *Host) setup(ctx context.Context) error {
 	script := `set -e
 ip netns add "$NS"
-ip link add "${NS}c" type veth peer name eth0 netns "$NS"
+# A fixed MAC per slot: neighbour entries cached for an earlier host on the
+# same address stay right (else the first connects hang until they expire).
+ip link add "${NS}c" type veth peer name eth0 address "$MAC" netns "$NS"
 ip link set "${NS}c" master ` + bridge + ` up
 ip -n "$NS" addr add "$ADDR/24" dev eth0
 ip -n "$NS" link set eth0 up
 ip -n "$NS" link set lo up
+ip neigh del "$ADDR" dev ` + bridge + ` 2>/dev/null || true
 : > "$MNT"
 unshare --mount="$MNT" --propagation private sh -ec '
 umount -l ` + filepath.Join(Root, "mnt") + ` 2>/dev/null || true
 for d in /opt /etc/app /var/log/app /tmp /home/deploy; do mkdir -p $d; mount -t tmpfs -o mode=755 tmpfs $d; done
 chmod 1777 /tmp
 cp -a /etc/skel/. /home/deploy/
-chown -R deploy:deploy /home/deploy
+chown -R deploy:deploy /home/deploy /opt /etc/app /var/log/app
 '
 `
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
-	cmd.Env = append(os.Environ(), "NS="+h.NetNS, "ADDR="+h.Address, "MNT="+h.mntFile())
+	cmd.Env = append(os.Environ(), "NS="+h.NetNS, "ADDR="+h.Address, "MNT="+h.mntFile(), fmt.Sprintf("MAC=02:75:67:74:62:%02x", h.Slot))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("testbed: host %s: setup: %v: %s", h.Name, err, bytes.TrimSpace(out))
 	}

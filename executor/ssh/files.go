@@ -1,0 +1,278 @@
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/pkg/sftp"
+
+	"github.com/upgrader-dev/upgrader/modules"
+)
+
+// sftpCall runs fn with the connection's SFTP client, bounded by ctx (pkg/sftp
+// takes no context: on cancellation the call is abandoned, and a dead link is
+// ended by the keepalives).
+func (c *conn) sftpCall(ctx context.Context, fn func(*sftp.Client) error) error {
+	cl, err := c.sftpClient(ctx)
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- fn(cl) }()
+	select {
+	case err := <-done:
+		if err != nil && !c.alive() {
+			return fmt.Errorf("%w (%v)", err, c.err())
+		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return c.err()
+	}
+}
+
+// Stat describes path without following a final symlink.
+func (t *Target) Stat(ctx context.Context, p string) (modules.FileInfo, error) {
+	var fi modules.FileInfo
+	err := t.do(ctx, "stat "+p, true, func(c *conn) error {
+		return c.sftpCall(ctx, func(cl *sftp.Client) error {
+			st, err := cl.Lstat(p)
+			if errors.Is(err, os.ErrNotExist) {
+				fi = modules.FileInfo{}
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			fi = modules.FileInfo{Exists: true, IsDir: st.IsDir(), IsLink: st.Mode()&os.ModeSymlink != 0,
+				Mode: st.Mode(), Size: st.Size(), ModTime: st.ModTime()}
+			if s, ok := st.Sys().(*sftp.FileStat); ok {
+				fi.UID, fi.GID = int(s.UID), int(s.GID)
+			}
+			if fi.IsLink {
+				if fi.LinkTarget, err = cl.ReadLink(p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	return fi, err
+}
+
+// ReadFile reads at most limit bytes of path (through `sudo -n cat` when the
+// file is not readable and the host is in sudo mode).
+func (t *Target) ReadFile(ctx context.Context, p string, limit int64) ([]byte, error) {
+	var data []byte
+	err := t.do(ctx, "read "+p, true, func(c *conn) error {
+		return c.sftpCall(ctx, func(cl *sftp.Client) error {
+			f, err := cl.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			data, err = io.ReadAll(io.LimitReader(f, limit))
+			return err
+		})
+	})
+	if errors.Is(err, os.ErrPermission) && t.cfg.Sudo {
+		var buf bytes.Buffer
+		lw := &limitWriter{w: &buf, n: limit}
+		res, rerr := t.run(ctx, "read", modules.Command{Cmd: "cat -- " + modules.ShellQuote(p), Sudo: true, Stdout: lw})
+		if rerr != nil {
+			return nil, rerr
+		}
+		if res.ExitCode != 0 {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	return data, err
+}
+
+type limitWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	l.n -= int64(len(p))
+	l.w.Write(p)
+	return n, nil
+}
+
+// SHA256 hashes a regular file remotely with sha256sum; hosts without it
+// are read over SFTP and hashed here. "" when path does not exist.
+func (t *Target) SHA256(ctx context.Context, p string) (string, error) {
+	q := modules.ShellQuote(p)
+	res, err := t.run(ctx, "sha256", modules.Command{Cmd: fmt.Sprintf(
+		"if [ -f %s ]; then sha256sum < %s; elif [ -e %s ] || [ -L %s ]; then echo 'not a regular file' >&2; exit 3; else echo missing; fi", q, q, q, q)})
+	if err != nil {
+		return "", err
+	}
+	out := strings.TrimSpace(string(res.Stdout))
+	switch {
+	case res.ExitCode == 0 && out == "missing":
+		return "", nil
+	case res.ExitCode == 0 && len(out) >= 64:
+		return out[:64], nil
+	case res.ExitCode == 3:
+		return "", t.errf("sha256 "+p, errors.New("not a regular file"))
+	case res.ExitCode == 127:
+		return t.sha256SFTP(ctx, p)
+	}
+	return "", t.errf("sha256 "+p, fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr))))
+}
+
+func (t *Target) sha256SFTP(ctx context.Context, p string) (string, error) {
+	var sum string
+	err := t.do(ctx, "sha256 "+p, true, func(c *conn) error {
+		return c.sftpCall(ctx, func(cl *sftp.Client) error {
+			f, err := cl.Open(p)
+			if errors.Is(err, os.ErrNotExist) {
+				sum = ""
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			h := sha256.New()
+			if _, err := f.WriteTo(h); err != nil {
+				return err
+			}
+			sum = hex.EncodeToString(h.Sum(nil))
+			return nil
+		})
+	})
+	return sum, err
+}
+
+// ctxReader fails reads once ctx is done, so a cancelled upload stops.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// WriteFile writes r to path atomically: a temporary name in the same
+// directory, fsync, chmod, then rename over path. On failure the temporary
+// file is removed when the host is still reachable; path is never partial.
+// In sudo mode the data goes to a temporary file of the login user first and
+// `sudo -n` copies it next to path and renames it into place.
+func (t *Target) WriteFile(ctx context.Context, p string, r io.Reader, mode os.FileMode) error {
+	if t.cfg.Sudo {
+		return t.writeSudo(ctx, p, r, mode)
+	}
+	// Not retried on a new connection: r has been consumed.
+	return t.do(ctx, "write "+p, false, func(c *conn) error {
+		return c.upload(ctx, p, r, mode)
+	})
+}
+
+func (c *conn) upload(ctx context.Context, p string, r io.Reader, mode os.FileMode) error {
+	cl, err := c.sftpClient(ctx)
+	if err != nil {
+		return err
+	}
+	dir, base := path.Split(p)
+	if dir == "" {
+		dir = "."
+	}
+	tmp := path.Join(dir, "."+base+".upgrader-"+boundary()[11:23]+".tmp")
+	err = c.sftpCall(ctx, func(cl *sftp.Client) error {
+		f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("directory %s does not exist", dir)
+			}
+			return err
+		}
+		if _, err := f.ReadFromWithConcurrency(ctxReader{ctx, r}, 64); err != nil {
+			f.Close()
+			return explainWrite(cl, dir, err)
+		}
+		if err := f.Sync(); err != nil && !isUnsupported(err) {
+			f.Close()
+			return explainWrite(cl, dir, fmt.Errorf("fsync: %w", err))
+		}
+		if err := f.Chmod(mode.Perm()); err != nil {
+			f.Close()
+			return fmt.Errorf("chmod: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return explainWrite(cl, dir, err)
+		}
+		if err := cl.PosixRename(tmp, p); err != nil {
+			return fmt.Errorf("rename into place: %w", err)
+		}
+		return nil
+	})
+	if err != nil && c.alive() {
+		cl.Remove(tmp)
+	}
+	return err
+}
+
+func isUnsupported(err error) bool {
+	var se *sftp.StatusError
+	return errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxOpUnsupported
+}
+
+// explainWrite turns sftp-server's bare "failure" status into a reason when
+// the destination file system is full.
+func explainWrite(cl *sftp.Client, dir string, err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return err
+	}
+	if st, serr := cl.StatVFS(dir); serr == nil && st.Bavail*st.Frsize < 64<<10 {
+		return fmt.Errorf("no space left on device (file system of %s has %d bytes free): %w", dir, st.Bavail*st.Frsize, err)
+	}
+	return err
+}
+
+// writeSudo uploads to the login user's temp file, then as root copies it
+// beside path, fsyncs, sets the mode (and the old owner) and renames.
+func (t *Target) writeSudo(ctx context.Context, p string, r io.Reader, mode os.FileMode) error {
+	stage := "/tmp/.upgrader-" + boundary()[11:31]
+	err := t.do(ctx, "write "+p, false, func(c *conn) error { return c.upload(ctx, stage, r, 0o600) })
+	if err != nil {
+		return err
+	}
+	dir, base := path.Split(p)
+	if dir == "" {
+		dir = "."
+	}
+	tmp := path.Join(dir, "."+base+".upgrader-"+boundary()[11:23]+".tmp")
+	q, qt, qs := modules.ShellQuote(p), modules.ShellQuote(tmp), modules.ShellQuote(stage)
+	script := fmt.Sprintf(`set -e; trap 'rm -f %[2]s' EXIT; cp -- %[3]s %[2]s; if [ -e %[1]s ]; then chown --reference=%[1]s -- %[2]s; fi; chmod %04[4]o -- %[2]s; sync -- %[2]s; mv -f -- %[2]s %[1]s; trap - EXIT`,
+		q, qt, qs, mode.Perm())
+	res, err := t.run(ctx, "write "+p, modules.Command{Cmd: script, Sudo: true})
+	t.run(context.WithoutCancel(ctx), "write "+p, modules.Command{Cmd: "rm -f -- " + qs})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return t.errf("write "+p, fmt.Errorf("sudo: exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr))))
+	}
+	return nil
+}

@@ -1,0 +1,467 @@
+package ssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/upgrader-dev/upgrader/modules"
+)
+
+// Pool holds one SSH connection per host for the whole run.
+type Pool struct {
+	opts Options
+	poolState
+}
+
+// NewPool returns an empty pool; Target connects hosts, Close disconnects them.
+func NewPool(opts Options) *Pool {
+	return &Pool{opts: opts.withDefaults(), poolState: poolState{
+		signers: map[string]ssh.Signer{},
+		targets: map[string]*Target{},
+	}}
+}
+
+// Error is a transport failure on a named host.
+type Error struct {
+	Host string
+	Op   string // "connect", "run", "write /etc/app/app.conf", ...
+	Err  error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("host %q: %s: %v", e.Host, e.Op, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Target connects to the named host (or returns its pooled connection) and
+// returns its modules.Target. The connection lives until Pool.Close.
+func (p *Pool) Target(ctx context.Context, name string, cfg Config) (modules.Target, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, &Error{Host: name, Op: "connect", Err: errors.New("connection pool is closed")}
+	}
+	if t, ok := p.targets[name]; ok {
+		p.mu.Unlock()
+		return t, nil
+	}
+	p.mu.Unlock()
+	t := &Target{pool: p, name: name, cfg: cfg}
+	if _, err := t.conn(ctx); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.targets[name]; ok { // lost a race: keep the first
+		t.close()
+		return old, nil
+	}
+	if p.closed {
+		t.close()
+		return nil, &Error{Host: name, Op: "connect", Err: errors.New("connection pool is closed")}
+	}
+	p.targets[name] = t
+	return t, nil
+}
+
+// Close closes every connection.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	ts := p.targets
+	p.targets = map[string]*Target{}
+	p.mu.Unlock()
+	for _, t := range ts {
+		t.close()
+	}
+	return nil
+}
+
+// Target is one host's modules.Target.
+type Target struct {
+	pool *Pool
+	name string
+	cfg  Config
+
+	mu sync.Mutex
+	c  *conn
+}
+
+var _ modules.Target = (*Target)(nil)
+
+// Host reports the host as configured.
+func (t *Target) Host() modules.HostInfo {
+	return modules.HostInfo{Name: t.name, Address: t.cfg.Address, Port: t.cfg.port(), User: t.cfg.User}
+}
+
+func (t *Target) errf(op string, err error) error {
+	var he *Error
+	if errors.As(err, &he) {
+		return err
+	}
+	return &Error{Host: t.name, Op: op, Err: err}
+}
+
+func (t *Target) close() {
+	t.mu.Lock()
+	c := t.c
+	t.mu.Unlock()
+	if c != nil {
+		c.kill(errors.New("connection closed"))
+	}
+}
+
+// conn returns the live connection, dialing when there is none or the last
+// one died (the "reconnect once": each call redials at most once).
+func (t *Target) conn(ctx context.Context) (*conn, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.c != nil && t.c.alive() {
+		return t.c, nil
+	}
+	var lost error
+	if t.c != nil {
+		lost = t.c.err()
+	}
+	c, err := t.pool.dial(ctx, t.name, t.cfg)
+	if err != nil {
+		if lost != nil {
+			err = fmt.Errorf("%w (reconnecting after: %v)", err, lost)
+		}
+		return nil, t.errf("connect "+t.cfg.User+"@"+t.cfg.addr(), err)
+	}
+	t.c = c
+	return c, nil
+}
+
+// errNotStarted marks a failure before anything reached the host: safe to
+// retry on a new connection.
+var errNotStarted = errors.New("not started")
+
+type notStarted struct{ error }
+
+func (notStarted) Is(target error) bool { return target == errNotStarted }
+func (e notStarted) Unwrap() error     { return e.error }
+
+// do runs fn on the connection; when the connection died under it, it
+// reconnects once and runs fn again if retry is set or fn did not start.
+func (t *Target) do(ctx context.Context, op string, retry bool, fn func(c *conn) error) error {
+	c, err := t.conn(ctx)
+	if err != nil {
+		return err
+	}
+	err = fn(c)
+	if err != nil && !c.alive() && ctx.Err() == nil && (retry || errors.Is(err, errNotStarted)) {
+		c2, err2 := t.conn(ctx)
+		if err2 != nil {
+			return t.errf(op, fmt.Errorf("%w; %v", c.err(), err2))
+		}
+		err = fn(c2)
+	}
+	if err != nil {
+		if !c.alive() && !errors.Is(err, c.err()) && ctx.Err() == nil {
+			err = fmt.Errorf("%w (%v)", err, c.err())
+		}
+		return t.errf(op, err)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// One connection
+
+type conn struct {
+	host     string
+	client   *ssh.Client
+	jump     *ssh.Client // bastion, nil without one
+	opts     Options
+	sessions chan struct{} // semaphore: at most MaxSessions open sessions
+
+	once    sync.Once
+	done    chan struct{}
+	mu      sync.Mutex
+	deadErr error
+
+	shellTokens chan struct{} // one per live shell
+	idle        chan *shell
+
+	sftpOnce sync.Once
+	sftp     *sftp.Client
+	sftpErr  error
+}
+
+func (c *conn) alive() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (c *conn) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadErr
+}
+
+// kill marks the connection dead with the reason and closes it.
+func (c *conn) kill(reason error) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.deadErr = fmt.Errorf("connection lost: %w", reason)
+		c.mu.Unlock()
+		close(c.done)
+		c.client.Close()
+		if c.jump != nil {
+			c.jump.Close()
+		}
+	})
+}
+
+// acquire takes a session slot.
+func (c *conn) acquire(ctx context.Context) error {
+	select {
+	case c.sessions <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return notStarted{ctx.Err()}
+	case <-c.done:
+		return notStarted{c.err()}
+	}
+}
+
+func (c *conn) release() { <-c.sessions }
+
+// newSession opens a session within the MaxSessions bound; call release
+// after closing it.
+func (c *conn) newSession(ctx context.Context) (*ssh.Session, error) {
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	s, err := c.client.NewSession()
+	if err != nil {
+		c.release()
+		return nil, notStarted{fmt.Errorf("new session: %w", err)}
+	}
+	return s, nil
+}
+
+func (p *Pool) dial(ctx context.Context, name string, cfg Config) (*conn, error) {
+	if cfg.Address == "" {
+		return nil, errors.New("no address")
+	}
+	if cfg.User == "" {
+		return nil, errors.New("no user")
+	}
+	var jump *ssh.Client
+	var nc net.Conn
+	var err error
+	if cfg.Bastion != "" {
+		bcfg, err := cfg.bastionConfig()
+		if err != nil {
+			return nil, err
+		}
+		jump, err = p.handshake(ctx, bcfg, nil)
+		if err != nil {
+			return nil, fmt.Errorf("bastion %s: %w", cfg.Bastion, err)
+		}
+		dctx, cancel := context.WithTimeout(ctx, cfg.timeout())
+		nc, err = jump.DialContext(dctx, "tcp", cfg.addr())
+		cancel()
+		if err != nil {
+			jump.Close()
+			return nil, fmt.Errorf("through bastion %s: %w", cfg.Bastion, err)
+		}
+	}
+	client, err := p.handshake(ctx, cfg, nc)
+	if err != nil {
+		if jump != nil {
+			jump.Close()
+		}
+		return nil, err
+	}
+	c := &conn{
+		host: name, client: client, jump: jump, opts: p.opts,
+		sessions:    make(chan struct{}, p.opts.MaxSessions),
+		done:        make(chan struct{}),
+		shellTokens: make(chan struct{}, p.opts.MaxShells),
+		idle:        make(chan *shell, p.opts.MaxShells),
+	}
+	go func() {
+		err := client.Wait()
+		if err == nil {
+			err = errors.New("closed by the remote side")
+		}
+		c.kill(err)
+	}()
+	if jump != nil {
+		go func() {
+			jump.Wait()
+			c.kill(fmt.Errorf("bastion %s closed", cfg.Bastion))
+		}()
+	}
+	go c.keepalive()
+	return c, nil
+}
+
+// handshake connects to cfg's address (over nc when given, e.g. through a
+// bastion) and authenticates, all within cfg's timeout and ctx.
+func (p *Pool) handshake(ctx context.Context, cfg Config, nc net.Conn) (*ssh.Client, error) {
+	auth, closeAgent, err := p.authMethods(cfg)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		return nil, err
+	}
+	defer closeAgent()
+	hostKey, algos, err := p.hostKeyCheck(cfg)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout())
+	defer cancel()
+	if nc == nil {
+		d := net.Dialer{KeepAlive: 15 * time.Second}
+		nc, err = d.DialContext(ctx, "tcp", cfg.addr())
+		if err != nil {
+			if ctx.Err() == context.DeadlineExceeded {
+				return nil, fmt.Errorf("no answer within %v (host down or link cut?)", cfg.timeout())
+			}
+			return nil, err
+		}
+	}
+	conf := &ssh.ClientConfig{
+		User:              cfg.User,
+		Auth:              auth,
+		HostKeyCallback:   hostKey,
+		HostKeyAlgorithms: algos,
+		Timeout:           cfg.timeout(),
+	}
+	type result struct {
+		c     ssh.Conn
+		chans <-chan ssh.NewChannel
+		reqs  <-chan *ssh.Request
+		err   error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, chans, reqs, err := ssh.NewClientConn(nc, cfg.addr(), conf)
+		ch <- result{c, chans, reqs, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			nc.Close()
+			return nil, explainHandshake(r.err, cfg)
+		}
+		return ssh.NewClient(r.c, r.chans, r.reqs), nil
+	case <-ctx.Done():
+		nc.Close()
+		<-ch
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("SSH handshake did not finish within %v", cfg.timeout())
+		}
+		return nil, ctx.Err()
+	}
+}
+
+func explainHandshake(err error, cfg Config) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "unable to authenticate"):
+		return fmt.Errorf("authentication failed for user %q with key file(s) %v (agent: %v): the host does not accept them: %w", cfg.User, cfg.PrivateKeyFiles, cfg.Agent, err)
+	case strings.Contains(msg, "connection reset"), strings.Contains(msg, "EOF"):
+		return fmt.Errorf("the server closed the connection during the handshake: %w", err)
+	}
+	return err
+}
+
+
+// keepalive sends keepalive@openssh.com every interval and kills the
+// connection when no reply came for interval*max: x/crypto/ssh has no
+// keepalives, and a silently dead link would otherwise hang every call.
+func (c *conn) keepalive() {
+	iv := c.opts.KeepaliveInterval
+	limit := iv * time.Duration(c.opts.KeepaliveMax)
+	tick := time.NewTicker(iv)
+	defer tick.Stop()
+	last := time.Now()
+	var pending chan error
+	for {
+		select {
+		case <-c.done:
+			return
+		case err := <-pending:
+			pending = nil
+			if err != nil {
+				c.kill(fmt.Errorf("keepalive: %w", err))
+				return
+			}
+			last = time.Now()
+		case <-tick.C:
+			if time.Since(last) >= limit {
+				c.kill(fmt.Errorf("no reply to keepalives for %v (link down or host hung)", limit.Round(time.Second)))
+				return
+			}
+			if pending == nil {
+				pending = make(chan error, 1)
+				go func(ch chan error) {
+					_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+					ch <- err
+				}(pending)
+			}
+		}
+	}
+}
+
+// sftpClient returns the connection's SFTP client, started on first use.
+func (c *conn) sftpClient(ctx context.Context) (*sftp.Client, error) {
+	c.sftpOnce.Do(func() {
+		if err := c.acquire(ctx); err != nil {
+			c.sftpErr = err
+			return
+		}
+		c.sftp, c.sftpErr = sftp.NewClient(c.client,
+			sftp.UseConcurrentWrites(true),
+			sftp.UseConcurrentReads(true),
+			sftp.MaxConcurrentRequestsPerFile(64))
+		if c.sftpErr != nil {
+			c.release()
+			c.sftpErr = notStarted{fmt.Errorf("sftp: %w", c.sftpErr)}
+		}
+	})
+	if c.sftpErr != nil {
+		// A failed start is not cached across a context cancellation.
+		err := c.sftpErr
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			c.sftpOnce = sync.Once{}
+		}
+		return nil, err
+	}
+	return c.sftp, nil
+}
+
+// Dial opens a connection from the host to addr (an SSH tunnel).
+func (t *Target) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var nc net.Conn
+	err := t.do(ctx, "dial "+addr, true, func(c *conn) error {
+		var err error
+		nc, err = c.client.DialContext(ctx, network, addr)
+		if err != nil && !c.alive() {
+			return notStarted{err}
+		}
+		return err
+	})
+	return nc, err
+}
