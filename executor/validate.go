@@ -38,7 +38,7 @@ func Graph(cfg *lang.Config) *dag.Graph {
 // network. cfg must have loaded without errors.
 func Validate(cfg *lang.Config, reg *modules.Registry) hcl.Diagnostics {
 	v := &validator{cfg: cfg, reg: reg, g: Graph(cfg),
-		protects: map[string][]string{}, reach: map[string][]bool{}}
+		protects: map[string][]string{}}
 	v.cycles()
 	v.modules()
 	v.interlock()
@@ -55,9 +55,8 @@ type validator struct {
 	protects map[string][]string
 	// changes: what each node changes, with where to point a diagnostic.
 	changes []change
-	// reach: resource key -> index set of nodes downstream of a backup of it.
-	reach map[string][]bool
-	index map[string]int
+	// resIndex: changed resource -> its bit in covered's sets.
+	resIndex map[string]int
 }
 
 type change struct {
@@ -130,7 +129,7 @@ func (v *validator) modules() {
 		case n.Step != nil:
 			for _, b := range append(append([]*lang.Block(nil), n.Step.Actions...), n.Step.Rollback...) {
 				if m, ok := v.reg.Action(b.Kind); ok {
-					if mc := v.decode(b.Body, b, ctx); mc != nil {
+					if mc := v.decode(b); mc != nil {
 						v.validateModule(m, mc, a)
 					}
 				}
@@ -152,7 +151,7 @@ func (v *validator) modules() {
 		case n.Check != nil:
 			for _, b := range n.Check.Probes {
 				if m, ok := v.reg.Probe(b.Kind); ok {
-					if mc := v.decode(b.Body, b, ctx); mc != nil {
+					if mc := v.decode(b); mc != nil {
 						v.validateModule(m, mc, a)
 					}
 				}
@@ -163,7 +162,7 @@ func (v *validator) modules() {
 			if !ok {
 				continue
 			}
-			mc := v.decode(n.Body, &lang.Block{Kind: n.Kind, Body: n.Body, Spec: n.Spec, DeclRange: n.DeclRange}, ctx)
+			mc := v.decode(&lang.Block{Kind: n.Kind, Body: n.Body, Spec: n.Spec, DeclRange: n.DeclRange, Loaded: n.Loaded})
 			if mc == nil {
 				continue
 			}
@@ -190,12 +189,13 @@ func (v *validator) modules() {
 	}
 }
 
-func (v *validator) decode(body hcl.Body, b *lang.Block, ctx *hcl.EvalContext) *modules.Config {
-	val, ranges, diags := lang.DecodeBody(body, b.Spec, ctx)
-	if diags.HasErrors() {
-		return nil // lang.Load reported these
+// decode returns a block's body as decoded by lang.Load in the validate
+// scope; nil when that failed (lang.Load reported why).
+func (v *validator) decode(b *lang.Block) *modules.Config {
+	if b.Loaded == nil {
+		return nil
 	}
-	return &modules.Config{Value: val, Ranges: ranges, DeclRange: b.DeclRange, Dir: v.cfg.Dir}
+	return &modules.Config{Value: b.Loaded.Value, Ranges: b.Loaded.Ranges, DeclRange: b.DeclRange, Dir: v.cfg.Dir}
 }
 
 // validateModule runs a module's Validator; a panic in a module becomes a
@@ -229,13 +229,63 @@ func (v *validator) safeResources(node string, f func() ([]string, []string)) (h
 // interlock enforces SPEC 2.1: whatever changes a host or database has a
 // backup of it on some dependency path before it.
 func (v *validator) interlock() {
-	v.index = map[string]int{}
 	nodes := v.g.Nodes()
-	for i, a := range nodes {
-		v.index[a] = i
+	if covered := v.covered(); covered != nil {
+		v.reportUncovered(covered)
 	}
+	v.waivers(nodes)
+}
+
+// covered computes, in one pass in topological order, the set of changed
+// resources protected by a backup upstream of each node: a bitset per
+// node, the OR over its dependencies of their sets and what they protect.
+// It returns nil on a cyclic graph (the cycle is the error to fix first).
+func (v *validator) covered() map[string][]uint64 {
+	order, err := v.g.TopoOrder()
+	if err != nil {
+		return nil
+	}
+	res := map[string]int{}
 	for _, c := range v.changes {
-		if v.downstream(c.resource, nodes)[v.index[c.node]] {
+		if _, ok := res[c.resource]; !ok {
+			res[c.resource] = len(res)
+		}
+	}
+	words := (len(res) + 63) / 64
+	own := map[string][]uint64{} // what a backup node protects, as bits
+	for r, backups := range v.protects {
+		i, ok := res[r]
+		if !ok {
+			continue
+		}
+		for _, b := range backups {
+			if own[b] == nil {
+				own[b] = make([]uint64, words)
+			}
+			own[b][i/64] |= 1 << (i % 64)
+		}
+	}
+	sets := make(map[string][]uint64, len(order))
+	for _, a := range order {
+		set := make([]uint64, words)
+		for _, d := range v.cfg.Nodes[a].DependsOn {
+			for w, x := range sets[d] {
+				set[w] |= x
+			}
+			for w, x := range own[d] {
+				set[w] |= x
+			}
+		}
+		sets[a] = set
+	}
+	v.resIndex = res
+	return sets
+}
+
+func (v *validator) reportUncovered(sets map[string][]uint64) {
+	for _, c := range v.changes {
+		i := v.resIndex[c.resource]
+		if set := sets[c.node]; set != nil && set[i/64]&(1<<(i%64)) != 0 {
 			continue
 		}
 		kind, name, _ := strings.Cut(c.resource, ":")
@@ -264,6 +314,9 @@ func (v *validator) interlock() {
 			Subject: &r,
 		})
 	}
+}
+
+func (v *validator) waivers(nodes []string) {
 	for _, a := range nodes {
 		n := v.cfg.Nodes[a]
 		if n.Step != nil && !n.Step.BackupRequired {
@@ -276,29 +329,4 @@ func (v *validator) interlock() {
 			})
 		}
 	}
-}
-
-// downstream returns, by node index, which nodes run strictly after some
-// backup of resource (memoized per resource).
-func (v *validator) downstream(resource string, nodes []string) []bool {
-	if r, ok := v.reach[resource]; ok {
-		return r
-	}
-	seen := make([]bool, len(nodes))
-	var stack []string
-	for _, b := range v.protects[resource] {
-		stack = append(stack, v.g.Dependents(b)...)
-	}
-	for len(stack) > 0 {
-		a := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		i := v.index[a]
-		if seen[i] {
-			continue
-		}
-		seen[i] = true
-		stack = append(stack, v.g.Dependents(a)...)
-	}
-	v.reach[resource] = seen
-	return seen
 }

@@ -153,6 +153,9 @@ type Node struct {
 	// without depends_on/when, and its spec.
 	Body hcl.Body
 	Spec hcldec.Spec
+	// Loaded is Body decoded by Load in the validate scope (node outputs
+	// unknown); nil when that gave errors. Validate reuses it.
+	Loaded *Decoded
 
 	Step  *Step
 	Check *Check
@@ -188,4 +191,11 @@ type Block struct {
 	Body      hcl.Body
 	Spec      hcldec.Spec
 	DeclRange hcl.Range
+	Loaded    *Decoded // as Node.Loaded
+}
+
+// Decoded is a body decoded with DecodeBody.
+type Decoded struct {
+	Value  cty.Value
+	Ranges map[string]hcl.Range
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -38,7 +40,8 @@ type loader struct {
 	// Temporary per-node state for the graph.
 	pending map[string]*pendingNode
 	// inStatic: decoding hosts and databases, where nodes are out of scope.
-	inStatic bool
+	inStatic    bool
+	schemaCache *nodeSchemas
 	// phaseDepRanges: phase -> phase it depends on -> where that is written.
 	phaseDepRanges map[string]map[string]hcl.Range
 }
@@ -108,23 +111,46 @@ func (l *loader) load() {
 			Detail: fmt.Sprintf("The directory %s holds no *.hcl file (files named *.vars.hcl hold variable values and are read only with -var-file).", l.cfg.Dir)})
 		return
 	}
+	// Parse the files in parallel (parsing dominates big configurations),
+	// then use them in name order so everything after is deterministic.
+	type parsed struct {
+		src   []byte
+		file  *hcl.File
+		diags hcl.Diagnostics
+		err   error
+	}
+	results := make([]parsed, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, name := range names {
+		wg.Add(1)
+		go func(i int, path string) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r := &results[i]
+			r.src, r.err = os.ReadFile(path)
+			if r.err == nil {
+				r.file, r.diags = hclsyntax.ParseConfig(r.src, path, hcl.Pos{Line: 1, Column: 1})
+			}
+		}(i, filepath.Join(l.cfg.Dir, name))
+	}
+	wg.Wait()
 	var bodies []*hclsyntax.Body
-	for _, name := range names {
-		path := filepath.Join(l.cfg.Dir, name)
-		src, err := os.ReadFile(path)
-		if err != nil {
-			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read a configuration file", Detail: err.Error()})
+	for i, name := range names {
+		r := results[i]
+		if r.err != nil {
+			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read a configuration file", Detail: r.err.Error()})
 			continue
 		}
-		fmt.Fprintf(hash, "%s\x00%d\x00", name, len(src))
-		hash.Write(src)
-		f, diags := l.parser.ParseHCL(src, path)
-		l.diags = append(l.diags, diags...)
-		if f == nil {
+		fmt.Fprintf(hash, "%s\x00%d\x00", name, len(r.src))
+		hash.Write(r.src)
+		l.diags = append(l.diags, r.diags...)
+		if r.file == nil {
 			continue
 		}
-		l.cfg.Files[path] = f
-		if b, ok := f.Body.(*hclsyntax.Body); ok {
+		l.cfg.Files[filepath.Join(l.cfg.Dir, name)] = r.file
+		if b, ok := r.file.Body.(*hclsyntax.Body); ok {
 			bodies = append(bodies, b)
 		}
 	}
@@ -304,29 +330,46 @@ func (l *loader) labels(b *hcl.Block, n int) bool {
 // reported with the list of those expected in where.
 func (l *loader) content(body hcl.Body, schema *hcl.BodySchema, where string) *hcl.BodyContent {
 	if sb, ok := body.(*hclsyntax.Body); ok {
-		attrs := map[string]bool{}
-		var attrNames []string
-		for _, a := range schema.Attributes {
-			attrs[a.Name] = true
-			attrNames = append(attrNames, a.Name)
-		}
-		blocks := map[string]bool{}
-		var blockNames []string
-		for _, b := range schema.Blocks {
-			if !blocks[b.Type] {
-				blocks[b.Type] = true
-				blockNames = append(blockNames, b.Type)
+		hasAttr := func(n string) bool {
+			for _, a := range schema.Attributes {
+				if a.Name == n {
+					return true
+				}
 			}
+			return false
 		}
-		sort.Strings(attrNames)
-		sort.Strings(blockNames)
+		hasBlock := func(n string) bool {
+			for _, b := range schema.Blocks {
+				if b.Type == n {
+					return true
+				}
+			}
+			return false
+		}
+		// Name lists only for the diagnostics, which are rare.
+		names := func() (attrNames, blockNames []string) {
+			for _, a := range schema.Attributes {
+				attrNames = append(attrNames, a.Name)
+			}
+			seen := map[string]bool{}
+			for _, b := range schema.Blocks {
+				if !seen[b.Type] {
+					seen[b.Type] = true
+					blockNames = append(blockNames, b.Type)
+				}
+			}
+			sort.Strings(attrNames)
+			sort.Strings(blockNames)
+			return
+		}
 		for _, a := range sb.Attributes {
-			if attrs[a.Name] {
+			if hasAttr(a.Name) {
 				continue
 			}
+			attrNames, _ := names()
 			rng := a.NameRange
 			detail := fmt.Sprintf("An argument named %q is not expected in %s.", a.Name, where)
-			if blocks[a.Name] {
+			if hasBlock(a.Name) {
 				detail += fmt.Sprintf(" %q is a block here: %s { ... }.", a.Name, a.Name)
 			} else if s := suggest(a.Name, attrNames); s != "" {
 				detail += fmt.Sprintf(" Did you mean %q?", s)
@@ -337,7 +380,8 @@ func (l *loader) content(body hcl.Body, schema *hcl.BodySchema, where string) *h
 			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsupported argument", Detail: detail, Subject: &rng})
 		}
 		for _, b := range sb.Blocks {
-			if !blocks[b.Type] {
+			if !hasBlock(b.Type) {
+				_, blockNames := names()
 				l.unknownBlock(b.AsHCLBlock(), where, blockNames)
 			}
 		}

@@ -2,12 +2,15 @@ package lang
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -49,6 +52,38 @@ func parseDuration(s string) (time.Duration, error) {
 
 var commonNodeAttrs = []hcl.AttributeSchema{{Name: "depends_on"}, {Name: "when"}}
 
+// nodeSchemas are the body schemas of the kinds lang decodes, built once
+// per Load (they depend on the registered action and probe kinds).
+type nodeSchemas struct {
+	step, check, gate, rollback *hcl.BodySchema
+}
+
+func (l *loader) bodySchemas() *nodeSchemas {
+	if l.schemaCache != nil {
+		return l.schemaCache
+	}
+	s := &nodeSchemas{
+		step: &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{
+			{Name: "host"}, {Name: "hosts"}, {Name: "batch_size"}, {Name: "backup_required"},
+		}, commonNodeAttrs...)},
+		check: &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{
+			{Name: "retries"}, {Name: "interval"}, {Name: "timeout"},
+		}, commonNodeAttrs...)},
+		gate:     &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{{Name: "message"}}, commonNodeAttrs...)},
+		rollback: &hcl.BodySchema{},
+	}
+	for _, k := range sortedKeys(l.schemas.Actions) {
+		s.step.Blocks = append(s.step.Blocks, hcl.BlockHeaderSchema{Type: k})
+		s.rollback.Blocks = append(s.rollback.Blocks, hcl.BlockHeaderSchema{Type: k})
+	}
+	s.step.Blocks = append(s.step.Blocks, hcl.BlockHeaderSchema{Type: "rollback"})
+	for _, k := range sortedKeys(l.schemas.Probes) {
+		s.check.Blocks = append(s.check.Blocks, hcl.BlockHeaderSchema{Type: k})
+	}
+	l.schemaCache = s
+	return s
+}
+
 func (l *loader) decodeGraph() {
 	phases := l.decodePhases()
 
@@ -76,11 +111,43 @@ func (l *loader) decodeGraph() {
 	l.buildNodeScope()
 	ctx := l.cfg.EvalContext(RunInfo{}, nil)
 
-	for _, addr := range addrs {
-		l.decodeNode(l.pending[addr], ctx)
-	}
+	l.decodeNodes(addrs, ctx)
 	l.resolvePhases(phases)
 	l.linkGraph(addrs)
+}
+
+// decodeNodes decodes every node's body, in parallel for big
+// configurations: each worker is a copy of the loader with its own
+// diagnostics (everything else it touches is read-only or per node).
+func (l *loader) decodeNodes(addrs []string, ctx *hcl.EvalContext) {
+	l.bodySchemas() // built once, before the workers share it
+	workers := runtime.GOMAXPROCS(0)
+	if len(addrs) < 200 || workers < 2 {
+		for _, addr := range addrs {
+			l.decodeNode(l.pending[addr], ctx)
+		}
+		return
+	}
+	chunk := (len(addrs) + workers - 1) / workers
+	copies := make([]*loader, 0, workers)
+	var wg sync.WaitGroup
+	for start := 0; start < len(addrs); start += chunk {
+		end := min(start+chunk, len(addrs))
+		w := *l
+		w.diags = nil
+		copies = append(copies, &w)
+		wg.Add(1)
+		go func(w *loader, part []string) {
+			defer wg.Done()
+			for _, addr := range part {
+				w.decodeNode(w.pending[addr], ctx)
+			}
+		}(&w, addrs[start:end])
+	}
+	wg.Wait()
+	for _, w := range copies {
+		l.diags = append(l.diags, w.diags...)
+	}
 }
 
 // buildNodeScope builds the node objects of the scope: name and kind known,
@@ -166,27 +233,13 @@ func (l *loader) decodeNode(p *pendingNode, ctx *hcl.EvalContext) {
 	var content *hcl.BodyContent
 	switch p.kind {
 	case KindStep:
-		schema := &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{
-			{Name: "host"}, {Name: "hosts"}, {Name: "batch_size"}, {Name: "backup_required"},
-		}, commonNodeAttrs...)}
-		for _, k := range sortedKeys(l.schemas.Actions) {
-			schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: k})
-		}
-		schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: "rollback"})
-		content = l.content(body, schema, "a step")
+		content = l.content(body, l.bodySchemas().step, "a step")
 		l.decodeStep(p, content, ctx)
 	case KindCheck:
-		schema := &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{
-			{Name: "retries"}, {Name: "interval"}, {Name: "timeout"},
-		}, commonNodeAttrs...)}
-		for _, k := range sortedKeys(l.schemas.Probes) {
-			schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: k})
-		}
-		content = l.content(body, schema, "a check")
+		content = l.content(body, l.bodySchemas().check, "a check")
 		l.decodeCheck(p, content, ctx)
 	case KindGate:
-		schema := &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{{Name: "message"}}, commonNodeAttrs...)}
-		content = l.content(body, schema, "a gate")
+		content = l.content(body, l.bodySchemas().gate, "a gate")
 		n.Gate = &Gate{Message: fmt.Sprintf("Approve %s?", n.Addr)}
 		if a, ok := content.Attributes["message"]; ok {
 			if v, ok := l.evalKnown(p, a, ctx, cty.String); ok {
@@ -199,7 +252,7 @@ func (l *loader) decodeNode(p *pendingNode, ctx *hcl.EvalContext) {
 		content = c
 		n.Body = remain
 		n.Spec = l.schemas.Nodes[p.kind]
-		l.decodeModuleBody(p, remain, n.Spec, ctx)
+		n.Loaded = l.decodeModuleBody(p, remain, n.Spec, ctx)
 	}
 	if content == nil {
 		return
@@ -215,13 +268,19 @@ func (l *loader) decodeNode(p *pendingNode, ctx *hcl.EvalContext) {
 
 // decodeModuleBody checks a module body's references and decodes it once,
 // so wrong types and missing or unknown arguments show at validate time.
-func (l *loader) decodeModuleBody(p *pendingNode, body hcl.Body, spec hcldec.Spec, ctx *hcl.EvalContext) {
+func (l *loader) decodeModuleBody(p *pendingNode, body hcl.Body, spec hcldec.Spec, ctx *hcl.EvalContext) *Decoded {
 	before := len(p.refs.bad)
-	if spec != nil {
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		l.checkRefs(bodyVariables(sb, body != p.block.Body, nil), &p.refs)
+	} else if spec != nil {
 		l.checkRefs(hcldec.Variables(body, spec), &p.refs)
 	}
-	_, _, diags := DecodeBody(body, spec, ctx)
+	val, ranges, diags := DecodeBody(body, spec, ctx)
 	l.diags = append(l.diags, scrubDiags(dropContained(diags, p.refs.bad[before:]))...)
+	if diags.HasErrors() || len(p.refs.bad) > before {
+		return nil
+	}
+	return &Decoded{Value: val, Ranges: ranges}
 }
 
 func (l *loader) decodeStep(p *pendingNode, c *hcl.BodyContent, ctx *hcl.EvalContext) {
@@ -278,11 +337,7 @@ func (l *loader) decodeStep(p *pendingNode, c *hcl.BodyContent, ctx *hcl.EvalCon
 		}
 		r := b.DefRange
 		rollbackAt = &r
-		schema := &hcl.BodySchema{}
-		for _, k := range sortedKeys(l.schemas.Actions) {
-			schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: k})
-		}
-		rc := l.content(b.Body, schema, "a rollback block")
+		rc := l.content(b.Body, l.bodySchemas().rollback, "a rollback block")
 		s.Rollback = []*Block{}
 		for _, ab := range rc.Blocks {
 			s.Rollback = append(s.Rollback, l.decodeChild(p, ab, l.schemas.Actions[ab.Type], ctx))
@@ -293,9 +348,27 @@ func (l *loader) decodeStep(p *pendingNode, c *hcl.BodyContent, ctx *hcl.EvalCon
 	}
 }
 
+// bodyVariables collects the references of every expression in a native
+// syntax body and its nested blocks: what hcldec.Variables finds, without
+// building a schema per body (the hot path of big configurations).
+// A module node's body still holds depends_on and when (hidden, checked
+// by decodeNode): skipCommon leaves them out.
+func bodyVariables(b *hclsyntax.Body, skipCommon bool, out []hcl.Traversal) []hcl.Traversal {
+	for name, a := range b.Attributes {
+		if skipCommon && (name == "depends_on" || name == "when") {
+			continue
+		}
+		out = append(out, a.Expr.Variables()...)
+	}
+	for _, nb := range b.Blocks {
+		out = bodyVariables(nb.Body, false, out)
+	}
+	return out
+}
+
 func (l *loader) decodeChild(p *pendingNode, b *hcl.Block, spec hcldec.Spec, ctx *hcl.EvalContext) *Block {
-	l.decodeModuleBody(p, b.Body, spec, ctx)
-	return &Block{Kind: b.Type, Body: b.Body, Spec: spec, DeclRange: b.DefRange}
+	d := l.decodeModuleBody(p, b.Body, spec, ctx)
+	return &Block{Kind: b.Type, Body: b.Body, Spec: spec, DeclRange: b.DefRange, Loaded: d}
 }
 
 func (l *loader) decodeCheck(p *pendingNode, c *hcl.BodyContent, ctx *hcl.EvalContext) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
@@ -152,7 +153,17 @@ func DecodeBody(body hcl.Body, spec hcldec.Spec, ctx *hcl.EvalContext) (cty.Valu
 		return cty.EmptyObjectVal, ranges, diags
 	}
 	val, diags := hcldec.Decode(body, spec, ctx)
-	if content, _, _ := body.PartialContent(hcldec.ImpliedSchema(spec)); content != nil {
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		// The cheap way for native syntax: no schema to build.
+		for name, a := range sb.Attributes {
+			ranges[name] = a.Expr.Range()
+		}
+		for _, b := range sb.Blocks {
+			if _, ok := ranges[b.Type]; !ok {
+				ranges[b.Type] = b.DefRange()
+			}
+		}
+	} else if content, _, _ := body.PartialContent(hcldec.ImpliedSchema(spec)); content != nil {
 		for name, a := range content.Attributes {
 			ranges[name] = a.Expr.Range()
 		}
@@ -169,7 +180,9 @@ func DecodeBody(body hcl.Body, spec hcldec.Spec, ctx *hcl.EvalContext) (cty.Valu
 // or a list, set or tuple of them. known is false when v is not known yet;
 // err says what is wrong when v holds something that is not a host.
 func HostNames(v cty.Value) (names []string, known bool, err error) {
-	v, _ = v.UnmarkDeep()
+	if v.ContainsMarked() {
+		v, _ = v.UnmarkDeep()
+	}
 	if !v.IsWhollyKnown() {
 		return nil, false, nil
 	}

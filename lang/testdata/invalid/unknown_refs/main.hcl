@@ -46,3 +46,9 @@ gate "g" {
   depends_on = [chek.c] # ERROR: Invalid depends_on
   message    = "go ${phase.x.name}?" # ERROR: Invalid reference to a phase
 }
+
+backup "db" {
+  database   = database.prod
+  depends_on = [step.instal] # ERROR: Reference to undeclared step "instal"
+  when       = var.nope # ERROR: Reference to undeclared variable "nope"
+}
