@@ -61,8 +61,10 @@ func (b *Backup) Apply(ctx context.Context, req *modules.Request) (*modules.Outc
 			return nil, err
 		}
 		m.Kind, m.Archive = KindHost, hostArchive
+		// An (empty) Stdin gives the stream an SSH session of its own
+		// instead of the host's shared shell.
 		job = takeJob{runner: r, estimate: est, cmd: modules.Command{
-			Cmd: createScript(s.paths, s.exclude), Sudo: s.sudo, Timeout: s.timeout,
+			Cmd: createScript(s.paths, s.exclude), Sudo: s.sudo, Timeout: s.timeout, Stdin: strings.NewReader(""),
 		}, what: "tar of " + strings.Join(s.paths, ", ")}
 	}
 	dir := Dir(req.Env.StateDir(), run, name)

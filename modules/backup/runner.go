@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/upgrader-dev/upgrader/modules"
@@ -36,18 +37,20 @@ func (h hostRunner) run(ctx context.Context, cmd modules.Command) (modules.Resul
 		return modules.Result{}, fmt.Errorf("host %q: plan cannot change it", h.name)
 	}
 	res, err := h.t.Run(ctx, cmd)
-	if err != nil {
+	return res, h.named(err)
+}
+
+// named makes sure an error names the host (the SSH transport's do).
+func (h hostRunner) named(err error) error {
+	if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("%q", h.name)) {
 		err = fmt.Errorf("host %q: %w", h.name, err)
 	}
-	return res, err
+	return err
 }
 
 func (h hostRunner) probe(ctx context.Context, cmd modules.Command) (modules.Result, error) {
 	res, err := h.r.Probe(ctx, cmd)
-	if err != nil {
-		err = fmt.Errorf("host %q: %w", h.name, err)
-	}
-	return res, err
+	return res, h.named(err)
 }
 
 // localRunner runs commands with /bin/sh on the controller.
