@@ -147,7 +147,7 @@ var errNotStarted = errors.New("not started")
 type notStarted struct{ error }
 
 func (notStarted) Is(target error) bool { return target == errNotStarted }
-func (e notStarted) Unwrap() error     { return e.error }
+func (e notStarted) Unwrap() error      { return e.error }
 
 // do runs fn on the connection; when the connection died under it, it
 // reconnects once and runs fn again if retry is set or fn did not start.
@@ -386,7 +386,6 @@ func explainHandshake(err error, cfg Config) error {
 	}
 	return err
 }
-
 
 // keepalive sends keepalive@openssh.com every interval and kills the
 // connection when no reply came for interval*max: x/crypto/ssh has no

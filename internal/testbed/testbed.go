@@ -397,7 +397,12 @@ func (h *Host) CutLink(ctx context.Context) error {
 
 // RestoreLink brings the host's interface back.
 func (h *Host) RestoreLink(ctx context.Context) error {
-	return run(ctx, "ip", "-n", h.NetNS, "link", "set", "eth0", "up")
+	if err := run(ctx, "ip", "-n", h.NetNS, "link", "set", "eth0", "up"); err != nil {
+		return err
+	}
+	// Forget a neighbour entry that failed while the link was down.
+	exec.CommandContext(ctx, "ip", "neigh", "del", h.Address, "dev", bridge).Run()
+	return nil
 }
 
 // MountTmpfs mounts a tmpfs of the given size ("64k", "1m") at path inside
