@@ -80,7 +80,7 @@ func (*Command) Check(ctx context.Context, req *modules.Request) error {
 		return rerr
 	}
 	if err != nil {
-		return fmt.Errorf("host %q: %s: %w", host, cmdline, err)
+		return modules.OnHost(host, fmt.Errorf("%s: %w", cmdline, err))
 	}
 	out := run.Output(res)
 	exitOK := false

@@ -174,7 +174,7 @@ func (*Release) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, 
 	}
 	_, abs, old, err := currentRelease(ctx, r, a)
 	if err != nil {
-		return nil, fmt.Errorf("host %q: %w", req.Host, err)
+		return nil, modules.OnHost(req.Host, err)
 	}
 	oldText := old
 	if oldText == "" {
@@ -188,7 +188,7 @@ func (*Release) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, 
 	rel := a.releaseDir(a.version)
 	fi, err := r.Stat(ctx, rel)
 	if err != nil {
-		return nil, fmt.Errorf("host %q: %w", req.Host, err)
+		return nil, modules.OnHost(req.Host, err)
 	}
 	if abs == rel && fi.Exists {
 		p.Change, p.Summary, p.Reason = modules.NoOp, fmt.Sprintf("current: %s (= unchanged)", a.version), "current is already "+a.version
@@ -243,7 +243,7 @@ func (*Release) Apply(ctx context.Context, req *modules.Request) (*modules.Outco
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) error { return fmt.Errorf("host %q: release %s: %w", req.Host, a.version, err) }
+	fail := func(err error) error { return modules.OnHost(req.Host, fmt.Errorf("release %s: %w", a.version, err)) }
 	link, abs, old, err := currentRelease(ctx, t, a)
 	if err != nil {
 		return nil, fail(err)
@@ -402,7 +402,7 @@ func (*Release) Undo(ctx context.Context, req *modules.Request, raw json.RawMess
 		return err
 	}
 	if err := undo(ctx, req, t, st); err != nil {
-		return fmt.Errorf("host %q: undo release %s: %w", req.Host, st.Version, err)
+		return modules.OnHost(req.Host, fmt.Errorf("undo release %s: %w", st.Version, err))
 	}
 	return nil
 }

@@ -173,7 +173,7 @@ func (*Run) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, erro
 	}
 	why, err := skipReason(ctx, r, a)
 	if err != nil {
-		return nil, fmt.Errorf("host %q: %w", req.Host, err)
+		return nil, modules.OnHost(req.Host, err)
 	}
 	if why != "" {
 		p.Change, p.Reason = modules.Skip, why
@@ -204,7 +204,7 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 	}
 	why, err := skipReason(ctx, t, a)
 	if err != nil {
-		return nil, fmt.Errorf("host %q: %w", req.Host, err)
+		return nil, modules.OnHost(req.Host, err)
 	}
 	if why != "" {
 		return &modules.Outcome{Skipped: why, Message: "skipped: " + why}, nil
@@ -215,7 +215,7 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 	}
 	res, err := t.Run(ctx, modules.Command{Cmd: a.command, Sudo: a.sudo, Env: a.env, Timeout: a.timeout, Stdout: log, Stderr: log})
 	if err != nil {
-		return nil, fmt.Errorf("host %q: %s: %w", req.Host, firstLine(a.command, 80), err)
+		return nil, modules.OnHost(req.Host, fmt.Errorf("%s: %w", firstLine(a.command, 80), err))
 	}
 	out := Output(res)
 	for _, c := range a.expect {

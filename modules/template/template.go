@@ -278,9 +278,9 @@ func (*Template) Plan(ctx context.Context, req *modules.Request) (*modules.Plan,
 	}
 	remote := ""
 	if p.Change == modules.Update {
-		b, err := rd.ReadFile(ctx, dest, maxRemote+1)
+		b, err := upload.ReadFile(ctx, rd, dest, maxRemote+1, opt.Sudo)
 		if err != nil {
-			return nil, fmt.Errorf("host %q: %w", req.Host, err)
+			return nil, modules.OnHost(req.Host, err)
 		}
 		if len(b) > maxRemote {
 			p.Detail = "(remote file larger than 1 MiB: no diff)"

@@ -109,7 +109,7 @@ func decide(ctx context.Context, r modules.Reader, files []File, opt Options) ([
 		if opt.Mode == 0 {
 			v.want = v.mode // an existing file keeps its mode unless mode is set
 		}
-		if v.sha, err = r.SHA256(ctx, f.Dest); err != nil {
+		if v.sha, err = SHA256(ctx, r, f.Dest, opt.Sudo); err != nil {
 			return nil, err
 		}
 		if opt.chownSpec() != "" {
@@ -157,7 +157,7 @@ func ownerMatches(ctx context.Context, r modules.Reader, p string, opt Options) 
 func PlanFiles(ctx context.Context, r modules.Reader, label string, files []File, opt Options) (*modules.Plan, error) {
 	vs, err := decide(ctx, r, files, opt)
 	if err != nil {
-		return nil, fmt.Errorf("host %q: %w", r.Host().Name, err)
+		return nil, modules.OnHost(r.Host().Name, err)
 	}
 	p := &modules.Plan{Change: modules.NoOp, Facts: map[string]string{}, Undo: "previous content restored"}
 	var n = map[modules.Change]int{}
@@ -208,7 +208,7 @@ func ApplyFiles(ctx context.Context, req *modules.Request, files []File, opt Opt
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) error { return fmt.Errorf("host %q: %w", req.Host, err) }
+	fail := func(err error) error { return modules.OnHost(req.Host, err) }
 	vs, err := decide(ctx, t, files, opt)
 	if err != nil {
 		return nil, fail(err)
@@ -227,7 +227,7 @@ func ApplyFiles(ctx context.Context, req *modules.Request, files []File, opt Opt
 				return nil, fail(err)
 			} else if pfi.Exists {
 				fs.Mode = uint32(pfi.Mode.Perm())
-				if fs.SHA256, err = t.SHA256(ctx, fs.Prev); err != nil {
+				if fs.SHA256, err = SHA256(ctx, t, fs.Prev, opt.Sudo); err != nil {
 					return nil, fail(err)
 				}
 			}
@@ -363,7 +363,7 @@ func UndoFiles(ctx context.Context, req *modules.Request, raw json.RawMessage) e
 		return err
 	}
 	if err := undoState(ctx, t, st); err != nil {
-		return fmt.Errorf("host %q: undo: %w", req.Host, err)
+		return modules.OnHost(req.Host, fmt.Errorf("undo: %w", err))
 	}
 	return nil
 }
@@ -398,7 +398,7 @@ func undoFile(ctx context.Context, t modules.Target, f FileState, sudo bool) err
 	}
 	if !pfi.Exists {
 		// The action stopped before it copied the file, so before it wrote it.
-		sha, err := t.SHA256(ctx, f.Path)
+		sha, err := SHA256(ctx, t, f.Path, sudo)
 		if err != nil {
 			return err
 		}
@@ -422,6 +422,41 @@ func run(ctx context.Context, t modules.Target, cmd string, sudo bool) error {
 		return fmt.Errorf("%s: exit %d: %s", cmd, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
 	return nil
+}
+
+// SHA256 is the hex sha256 of a remote file ("" when missing); with sudo it
+// is computed as root, for files the user may not read.
+func SHA256(ctx context.Context, r modules.Reader, p string, sudo bool) (string, error) {
+	if !sudo {
+		return r.SHA256(ctx, p)
+	}
+	q := modules.ShellQuote(p)
+	res, err := r.Probe(ctx, modules.Command{Cmd: "if [ -f " + q + " ]; then sha256sum -- " + q + "; fi", Sudo: true})
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("sha256 %s: exit %d: %s", p, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	if f := strings.Fields(string(res.Stdout)); len(f) > 0 {
+		return f[0], nil
+	}
+	return "", nil
+}
+
+// ReadFile reads at most limit bytes of a remote file; with sudo as root.
+func ReadFile(ctx context.Context, r modules.Reader, p string, limit int64, sudo bool) ([]byte, error) {
+	if !sudo {
+		return r.ReadFile(ctx, p, limit)
+	}
+	res, err := r.Probe(ctx, modules.Command{Cmd: fmt.Sprintf("head -c %d -- %s", limit, modules.ShellQuote(p)), Sudo: true})
+	if err != nil {
+		return nil, err
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("read %s: exit %d: %s", p, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	return res.Stdout, nil
 }
 
 // ParseMode reads an octal mode such as "0644" or "755".
