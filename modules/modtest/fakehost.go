@@ -289,21 +289,41 @@ func (c *Case) CheckPlan(t testing.TB, p *modules.Plan) {
 // containing its own name and a newline; "dir/" names make directories.
 func TarGz(t testing.TB, names ...string) []byte {
 	t.Helper()
+	files := make([]TarFile, len(names))
+	for i, n := range names {
+		files[i] = TarFile{Name: n, Body: n + "\n"}
+	}
+	return TarGzFiles(t, files...)
+}
+
+// TarFile is one entry for TarGzFiles; Mode 0 means 0644 (0755 for directories).
+type TarFile struct {
+	Name, Body string
+	Mode       int64
+}
+
+// TarGzFiles returns a gzip-compressed tar of files, in order.
+func TarGzFiles(t testing.TB, files ...TarFile) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
-	for _, n := range names {
-		hdr := &tar.Header{Name: n, Mode: 0o644, Size: int64(len(n) + 1), Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)}
-		if strings.HasSuffix(n, "/") {
-			hdr.Mode, hdr.Size, hdr.Typeflag = 0o755, 0, tar.TypeDir
+	for _, f := range files {
+		hdr := &tar.Header{Name: f.Name, Mode: f.Mode, Size: int64(len(f.Body)), Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)}
+		if hdr.Mode == 0 {
+			hdr.Mode = 0o644
+		}
+		if strings.HasSuffix(f.Name, "/") {
+			hdr.Size, hdr.Typeflag = 0, tar.TypeDir
+			if f.Mode == 0 {
+				hdr.Mode = 0o755
+			}
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			t.Fatal(err)
 		}
-		if hdr.Size > 0 {
-			if _, err := tw.Write([]byte(n + "\n")); err != nil {
-				t.Fatal(err)
-			}
+		if _, err := tw.Write([]byte(f.Body)); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if err := tw.Close(); err != nil {

@@ -257,7 +257,8 @@ func (*Release) Apply(ctx context.Context, req *modules.Request) (*modules.Outco
 		return &modules.Outcome{Message: "current is already " + a.version}, nil
 	}
 	st := State{Dir: a.dir, Version: a.version, PreviousLink: link, Created: !fi.Exists,
-		Trash: path.Join(a.dir, ".upgrader-pruned-"+req.Env.RunID()), Activate: a.activate, Sudo: a.sudo}
+		Trash:    path.Join(a.dir, fmt.Sprintf("%s%s-%s-%d", trashPrefix, req.Env.RunID(), safeName(req.Node), req.Index)),
+		Activate: a.activate, Sudo: a.sudo}
 	for _, d := range []string{a.dir, path.Join(a.dir, "releases"), path.Join(a.dir, "shared")} {
 		if dfi, err := t.Stat(ctx, d); err != nil {
 			return nil, fail(err)
@@ -290,6 +291,14 @@ func (*Release) Apply(ctx context.Context, req *modules.Request) (*modules.Outco
 	return &modules.Outcome{Changed: true, Message: fmt.Sprintf("current: %s -> %s", orNone(old), a.version), Undo: raw}, nil
 }
 
+// trashPrefix names the directories pruned releases wait in, one per run
+// and action, until a later run removes them.
+const trashPrefix = ".upgrader-pruned-"
+
+var unsafeRE = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func safeName(s string) string { return unsafeRE.ReplaceAllString(s, "_") }
+
 func orNone(s string) string {
 	if s == "" {
 		return "(none)"
@@ -303,8 +312,8 @@ func apply(ctx context.Context, req *modules.Request, t modules.Target, a args, 
 	releases := path.Join(a.dir, "releases")
 	// Trash from earlier runs is no longer needed for their undo.
 	if err := sh(ctx, t, req.Log, a.sudo, fmt.Sprintf(
-		`mkdir -p -- %s %s && for d in %s/.upgrader-pruned-*; do [ -e "$d" ] && [ "$d" != %s ] && rm -rf -- "$d"; done; true`,
-		q(releases), q(path.Join(a.dir, "shared")), q(a.dir), q(st.Trash))); err != nil {
+		`mkdir -p -- %s %s && for d in %s/%s*; do case "$d" in %s*) ;; *) rm -rf -- "$d" ;; esac; done`,
+		q(releases), q(path.Join(a.dir, "shared")), q(a.dir), trashPrefix, q(path.Join(a.dir, trashPrefix+req.Env.RunID()+"-")))); err != nil {
 		return err
 	}
 	if st.Created {
