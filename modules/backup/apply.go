@@ -142,7 +142,7 @@ func take(ctx context.Context, dir string, m *Manifest, job takeJob, log io.Writ
 	cmd.Stdout = aw
 	res, err := job.runner.run(ctx, cmd)
 	if err != nil {
-		return fmt.Errorf("%s cut: %w", job.what, err)
+		return fmt.Errorf("streaming the %s: %w", job.what, err)
 	}
 	if aw.err != nil {
 		return fmt.Errorf("writing %s: %w", tmp, aw.err)

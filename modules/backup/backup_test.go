@@ -31,6 +31,7 @@ func evalCtx() *hcl.EvalContext {
 		"database": cty.ObjectVal(map[string]cty.Value{"prod": db("prod", "postgres"), "my": db("my", "mysql")}),
 		"backup": cty.ObjectVal(map[string]cty.Value{
 			"web": cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("web"), "kind": cty.StringVal("backup"), "id": cty.UnknownVal(cty.String)}),
+			"db":  cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("db"), "kind": cty.StringVal("backup"), "id": cty.UnknownVal(cty.String)}),
 			"old": cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("old"), "kind": cty.StringVal("backup"), "id": cty.StringVal("r0/old")}),
 		}),
 		"step": cty.ObjectVal(map[string]cty.Value{
