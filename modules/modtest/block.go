@@ -27,9 +27,39 @@ func DecodeBlock(filename string, src []byte, spec hcldec.Spec, ctx *hcl.EvalCon
 	if len(body.Blocks) == 0 {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "no block in " + filename}}
 	}
-	blk := body.Blocks[0]
-	val, ds := hcldec.Decode(blk.Body, spec, ctx)
-	diags = append(diags, ds...)
+	cfg, ds := decode(body.Blocks[0], spec, ctx, dir)
+	return cfg, append(diags, ds...)
+}
+
+// Decoded is one block of a file decoded by DecodeAll.
+type Decoded struct {
+	Kind   string
+	Config *modules.Config
+}
+
+// DecodeAll decodes every block of an HCL file in order, each with the spec
+// specOf returns for its type (nil: an "unknown block type" error).
+func DecodeAll(filename string, src []byte, specOf func(kind string) hcldec.Spec, ctx *hcl.EvalContext, dir string) ([]Decoded, hcl.Diagnostics) {
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var out []Decoded
+	for _, blk := range f.Body.(*hclsyntax.Body).Blocks {
+		spec := specOf(blk.Type)
+		if spec == nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown block type " + blk.Type, Subject: blk.DefRange().Ptr()})
+			continue
+		}
+		cfg, ds := decode(blk, spec, ctx, dir)
+		diags = append(diags, ds...)
+		out = append(out, Decoded{Kind: blk.Type, Config: cfg})
+	}
+	return out, diags
+}
+
+func decode(blk *hclsyntax.Block, spec hcldec.Spec, ctx *hcl.EvalContext, dir string) (*modules.Config, hcl.Diagnostics) {
+	val, diags := hcldec.Decode(blk.Body, spec, ctx)
 	cfg := &modules.Config{Value: val, Ranges: map[string]hcl.Range{}, DeclRange: blk.DefRange(), Dir: dir}
 	for name, a := range blk.Body.Attributes {
 		cfg.Ranges[name] = a.Expr.Range()
