@@ -60,7 +60,9 @@ func TestScenario_deploy(t *testing.T) {
 		}
 		return out
 	}
-	t.Cleanup(func() { h.Exec(context.Background(), `p=/opt/app/shared/run/app.pid; [ -f $p ] && kill $(cat $p); true`) })
+	t.Cleanup(func() {
+		h.Exec(context.Background(), `p=/opt/app/shared/run/app.pid; [ -f $p ] && kill $(cat $p); true`)
+	})
 	exec(`mkdir -p /opt/app && chown deploy:deploy /opt/app /var/log/app &&
 printf 'version = 1.0.0\ndb_password = old\n' > /etc/app/app.conf && chmod 0600 /etc/app/app.conf`)
 
