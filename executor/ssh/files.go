@@ -29,9 +29,6 @@ func (c *conn) sftpCall(ctx context.Context, fn func(*sftp.Client) error) error 
 	go func() { done <- fn(cl) }()
 	select {
 	case err := <-done:
-		if err != nil && !c.alive() {
-			return fmt.Errorf("%w (%v)", err, c.err())
-		}
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -199,7 +196,10 @@ func (c *conn) upload(ctx context.Context, p string, r io.Reader, mode os.FileMo
 		dir = "."
 	}
 	tmp := path.Join(dir, "."+base+".upgrader-"+boundary()[11:23]+".tmp")
-	err = c.sftpCall(ctx, func(cl *sftp.Client) error {
+	// Synchronous (not sftpCall): the rename must never happen after we
+	// returned an error. ctxReader stops the copy on cancellation; the
+	// keepalives end a dead link.
+	err = func() error {
 		f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -226,7 +226,7 @@ func (c *conn) upload(ctx context.Context, p string, r io.Reader, mode os.FileMo
 			return fmt.Errorf("rename into place: %w", err)
 		}
 		return nil
-	})
+	}()
 	if err != nil && c.alive() {
 		cl.Remove(tmp)
 	}

@@ -165,7 +165,7 @@ func (t *Target) do(ctx context.Context, op string, retry bool, fn func(c *conn)
 		err = fn(c2)
 	}
 	if err != nil {
-		if !c.alive() && !errors.Is(err, c.err()) && ctx.Err() == nil {
+		if !c.alive() && !strings.Contains(err.Error(), c.err().Error()) && ctx.Err() == nil {
 			err = fmt.Errorf("%w (%v)", err, c.err())
 		}
 		return t.errf(op, err)
@@ -245,12 +245,26 @@ func (c *conn) newSession(ctx context.Context) (*ssh.Session, error) {
 	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
-	s, err := c.client.NewSession()
-	if err != nil {
-		c.release()
-		return nil, notStarted{fmt.Errorf("new session: %w", err)}
+	// sshd frees a closed session only after it processed our close; a new
+	// session right behind it can be refused ("open failed") though we keep
+	// under MaxSessions. Such refusals are retried briefly.
+	for wait := time.Millisecond; ; wait *= 2 {
+		s, err := c.client.NewSession()
+		if err == nil {
+			return s, nil
+		}
+		var oe *ssh.OpenChannelError
+		if !errors.As(err, &oe) || oe.Reason != ssh.ConnectionFailed || wait > 500*time.Millisecond {
+			c.release()
+			return nil, notStarted{fmt.Errorf("new session: %w", err)}
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			c.release()
+			return nil, notStarted{ctx.Err()}
+		}
 	}
-	return s, nil
 }
 
 func (p *Pool) dial(ctx context.Context, name string, cfg Config) (*conn, error) {
@@ -335,8 +349,9 @@ func (p *Pool) handshake(ctx context.Context, cfg Config, nc net.Conn) (*ssh.Cli
 		d := net.Dialer{KeepAlive: 15 * time.Second}
 		nc, err = d.DialContext(ctx, "tcp", cfg.addr())
 		if err != nil {
-			if ctx.Err() == context.DeadlineExceeded {
-				return nil, fmt.Errorf("no answer within %v (host down or link cut?)", cfg.timeout())
+			var ne net.Error
+			if ctx.Err() == context.DeadlineExceeded || errors.As(err, &ne) && ne.Timeout() {
+				return nil, fmt.Errorf("no answer within %v (host down or link cut?): %w", cfg.timeout(), err)
 			}
 			return nil, err
 		}

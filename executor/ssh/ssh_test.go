@@ -1,0 +1,489 @@
+package ssh_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/upgrader-dev/upgrader/executor/ssh"
+	"github.com/upgrader-dev/upgrader/executor/ssh/targettest"
+	"github.com/upgrader-dev/upgrader/internal/testbed"
+	"github.com/upgrader-dev/upgrader/modules"
+)
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func pool(t *testing.T, opts ssh.Options) *ssh.Pool {
+	p := ssh.NewPool(opts)
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func TestTarget_suite(t *testing.T) {
+	bed := testbed.New(t, "suite")
+	h := bed.Host("suite")
+	tgt, err := bed.Target("suite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targettest.Run(t, targettest.Host{Target: tgt, Exec: h.Exec, Dir: "/opt", Sudo: true})
+}
+
+// In sudo mode every command and write runs as root.
+func TestTarget_sudoMode(t *testing.T) {
+	bed := testbed.New(t, "s")
+	h := bed.Host("s")
+	cfg := h.SSHConfig()
+	cfg.Sudo = true
+	tgt, err := pool(t, ssh.Options{}).Target(ctx(t), "s", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := tgt.Run(ctx(t), modules.Command{Cmd: "id -u"}); err != nil || string(r.Stdout) != "0\n" {
+		t.Fatalf("%q %v", r.Stdout, err)
+	}
+	// /etc is root's: only a sudo write can replace a file there.
+	if _, err := h.Exec(ctx(t), "mkdir -p /etc/app/root && chown root:root /etc/app/root && chmod 755 /etc/app/root && echo old > /etc/app/root/f && chown 123:45 /etc/app/root/f"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tgt.WriteFile(ctx(t), "/etc/app/root/f", strings.NewReader("new\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := h.Exec(ctx(t), "cat /etc/app/root/f; stat -c '%a %u %g' /etc/app/root/f; ls -A /etc/app/root; ls -A /tmp | wc -l"); err != nil || out != "new\n600 123 45\nf\n0\n" {
+		t.Fatalf("sudo write: %q %v", out, err)
+	}
+	if _, err := h.Exec(ctx(t), "chmod 700 /etc/app/root"); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := tgt.ReadFile(ctx(t), "/etc/app/root/f", 100); err != nil || string(data) != "new\n" {
+		t.Fatalf("sudo read: %q %v", data, err)
+	}
+}
+
+// Every fault gives one error that names the host, and no panic.
+func wantErr(t *testing.T, err error, host string, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, fmt.Sprintf("host %q: ", host)) {
+		t.Errorf("error does not start by naming the host: %s", msg)
+	}
+	for _, p := range parts {
+		if !strings.Contains(msg, p) {
+			t.Errorf("error lacks %q: %s", p, msg)
+		}
+	}
+	t.Log(msg)
+}
+
+func TestFaults_connect(t *testing.T) {
+	bed := testbed.New(t, "web", "other")
+	h := bed.Host("web")
+	dir := t.TempDir()
+
+	t.Run("wrongKey", func(t *testing.T) {
+		cfg := h.SSHConfig()
+		cfg.PrivateKeyFiles = []string{keygen(t, dir, "wrong", "ed25519", "")}
+		_, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg)
+		wantErr(t, err, "web", "authentication failed", "deploy")
+	})
+	t.Run("missingKeyFile", func(t *testing.T) {
+		cfg := h.SSHConfig()
+		cfg.PrivateKeyFiles = []string{dir + "/nope"}
+		_, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg)
+		wantErr(t, err, "web", dir+"/nope")
+	})
+	t.Run("unknownHostKey", func(t *testing.T) {
+		cfg := h.SSHConfig()
+		cfg.KnownHostsFile = writeFile(t, dir, "kh-other", line(t, bed.Host("other")))
+		_, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg)
+		wantErr(t, err, "web", "unknown host key", "SHA256:", cfg.KnownHostsFile, "accept_new_host_keys")
+	})
+	t.Run("missingKnownHosts", func(t *testing.T) {
+		cfg := h.SSHConfig()
+		cfg.KnownHostsFile = dir + "/no-known-hosts"
+		_, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg)
+		wantErr(t, err, "web", "does not exist", "accept_new_host_keys")
+	})
+	t.Run("acceptNew", func(t *testing.T) {
+		cfg := h.SSHConfig()
+		cfg.KnownHostsFile = dir + "/sub/accept"
+		cfg.AcceptNewHostKeys = true
+		if _, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(cfg.KnownHostsFile)
+		if want := strings.TrimSpace(line(t, h)); strings.TrimSpace(string(data)) != want {
+			t.Fatalf("recorded %q, want %q", data, want)
+		}
+		cfg.AcceptNewHostKeys = false // now known: strict checking passes
+		if _, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("hostDown", func(t *testing.T) {
+		o := bed.Host("other")
+		if err := o.StopSSH(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		defer o.StartSSH(ctx(t))
+		_, err := pool(t, ssh.Options{}).Target(ctx(t), "other", o.SSHConfig())
+		wantErr(t, err, "other", "connect", o.Address, "refused")
+	})
+	t.Run("portClosed", func(t *testing.T) {
+		cfg := h.SSHConfig()
+		cfg.Port = 2222
+		_, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg)
+		wantErr(t, err, "web", h.Address+":2222", "refused")
+	})
+	t.Run("noAnswer", func(t *testing.T) {
+		o := bed.Host("other")
+		if err := o.CutLink(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		defer o.RestoreLink(ctx(t))
+		cfg := o.SSHConfig()
+		cfg.Timeout = 500 * time.Millisecond
+		_, err := pool(t, ssh.Options{}).Target(ctx(t), "other", cfg)
+		wantErr(t, err, "other", "no answer within")
+	})
+	t.Run("encryptedKey", func(t *testing.T) {
+		key := keygen(t, dir, "enc", "ecdsa", "s3cret")
+		authorize(t, h, key)
+		cfg := h.SSHConfig()
+		cfg.PrivateKeyFiles = []string{key}
+		t.Setenv(ssh.PassphraseEnv, "")
+		_, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg)
+		wantErr(t, err, "web", "encrypted", ssh.PassphraseEnv)
+		asked := ""
+		if _, err := pool(t, ssh.Options{Passphrase: func(f string) ([]byte, error) { asked = f; return []byte("s3cret"), nil }}).Target(ctx(t), "web", cfg); err != nil || asked != key {
+			t.Fatalf("prompt: %v (asked for %q)", err, asked)
+		}
+		t.Setenv(ssh.PassphraseEnv, "s3cret")
+		if _, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("rsaKeyAndAgent", func(t *testing.T) {
+		key := keygen(t, dir, "rsa", "rsa", "")
+		authorize(t, h, key)
+		sock := filepath.Join(dir, "agent.sock")
+		agent := exec.Command("ssh-agent", "-D", "-a", sock)
+		if err := agent.Start(); err != nil {
+			t.Skip("no ssh-agent:", err)
+		}
+		defer func() { agent.Process.Kill(); agent.Wait() }()
+		for i := 0; i < 200; i++ {
+			if _, err := os.Stat(sock); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		add := exec.Command("ssh-add", key)
+		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+		if out, err := add.CombinedOutput(); err != nil {
+			t.Fatalf("ssh-add: %v %s", err, out)
+		}
+		t.Setenv("SSH_AUTH_SOCK", sock)
+		cfg := h.SSHConfig()
+		cfg.PrivateKeyFiles = nil
+		cfg.Agent = true
+		if _, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestFaults_hostKeys(t *testing.T) {
+	bed := testbed.New(t, "web")
+	h := bed.Host("web")
+	dir := t.TempDir()
+	connect := func(kh string) error {
+		cfg := h.SSHConfig()
+		cfg.KnownHostsFile = kh
+		_, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg)
+		return err
+	}
+	t.Run("hashed", func(t *testing.T) {
+		kh := writeFile(t, dir, "hashed", "# comment\n"+line(t, h))
+		if out, err := exec.Command("ssh-keygen", "-H", "-f", kh).CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+		if data, _ := os.ReadFile(kh); strings.Contains(string(data), h.Address) {
+			t.Fatal("not hashed")
+		}
+		if err := connect(kh); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("revoked", func(t *testing.T) {
+		pub, _ := os.ReadFile(h.HostKeyFile + ".pub")
+		kh := writeFile(t, dir, "revoked", line(t, h)+"@revoked * "+string(pub))
+		wantErr(t, connect(kh), "web", "@revoked", "SHA256:", kh+":2")
+	})
+	t.Run("severalKeyTypes", func(t *testing.T) {
+		// The host also has an RSA key; known_hosts knows only that one, so
+		// RSA must be negotiated (not refused as a "changed" ed25519 key).
+		rsa := keygen(t, h.Dir, "host_rsa", "rsa", "") // where the host's sshd can read it
+		if err := h.RestartSSH(ctx(t), "HostKey "+rsa); err != nil {
+			t.Fatal(err)
+		}
+		defer h.RestartSSH(ctx(t), "")
+		pub, _ := os.ReadFile(rsa + ".pub")
+		kh := writeFile(t, dir, "rsa-only", h.Address+" "+string(pub))
+		if err := connect(kh); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("certAuthority", func(t *testing.T) {
+		ca := keygen(t, dir, "ca", "ed25519", "")
+		if out, err := exec.Command("ssh-keygen", "-q", "-s", ca, "-I", "web", "-h", "-n", h.Address, h.HostKeyFile+".pub").CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+		if err := h.RestartSSH(ctx(t), "HostCertificate "+h.HostKeyFile+"-cert.pub"); err != nil {
+			t.Fatal(err)
+		}
+		defer h.RestartSSH(ctx(t), "")
+		caPub, _ := os.ReadFile(ca + ".pub")
+		if err := connect(writeFile(t, dir, "ca", "@cert-authority 198.51.100.* "+string(caPub))); err != nil {
+			t.Fatal(err)
+		}
+		other := keygen(t, dir, "ca2", "ed25519", "")
+		otherPub, _ := os.ReadFile(other + ".pub")
+		wantErr(t, connect(writeFile(t, dir, "ca2", "@cert-authority 198.51.100.* "+string(otherPub))), "web", "SHA256:")
+	})
+	t.Run("changed", func(t *testing.T) {
+		kh := writeFile(t, dir, "changed", "# first line\n"+line(t, h))
+		if err := h.RegenerateHostKey(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		err := connect(kh)
+		wantErr(t, err, "web", "HOST KEY CHANGED", "SHA256:", kh+":2", "remove that line")
+		cfg := h.SSHConfig()
+		cfg.KnownHostsFile = kh
+		cfg.AcceptNewHostKeys = true // never overrides a changed key
+		_, err = pool(t, ssh.Options{}).Target(ctx(t), "web", cfg)
+		wantErr(t, err, "web", "HOST KEY CHANGED")
+	})
+}
+
+func TestFaults_files(t *testing.T) {
+	bed := testbed.New(t, "web")
+	h := bed.Host("web")
+	tgt, err := bed.Target("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("permissionDenied", func(t *testing.T) {
+		err := tgt.WriteFile(ctx(t), "/etc/upgrader-test.conf", strings.NewReader("x"), 0o644)
+		wantErr(t, err, "web", "/etc/upgrader-test.conf", "permission denied")
+		if !errors.Is(err, os.ErrPermission) {
+			t.Errorf("not os.ErrPermission: %v", err)
+		}
+	})
+	t.Run("diskFull", func(t *testing.T) {
+		if err := h.MountTmpfs(ctx(t), "/opt/small", "256k"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Exec(ctx(t), "echo old > /opt/small/f && chown deploy /opt/small/f"); err != nil {
+			t.Fatal(err)
+		}
+		err := tgt.WriteFile(ctx(t), "/opt/small/f", bytes.NewReader(make([]byte, 1<<20)), 0o644)
+		wantErr(t, err, "web", "/opt/small/f", "no space left")
+		if out, err := h.Exec(ctx(t), "cat /opt/small/f; ls -A /opt/small"); err != nil || out != "old\nf\n" {
+			t.Fatalf("after a failed write: %q %v", out, err)
+		}
+	})
+	t.Run("droppedDuringTransfer", func(t *testing.T) {
+		if _, err := h.Exec(ctx(t), "echo old > /opt/dropped"); err != nil {
+			t.Fatal(err)
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			pw.Write(make([]byte, 4<<20))
+			h.StopSSH(context.Background()) // kills sshd and every session mid-transfer
+			pw.Write(make([]byte, 4<<20))
+			pw.Close()
+		}()
+		err := tgt.WriteFile(ctx(t), "/opt/dropped", pr, 0o644)
+		wantErr(t, err, "web", "/opt/dropped")
+		if out, err := h.Exec(ctx(t), "cat /opt/dropped"); err != nil || out != "old\n" {
+			t.Fatalf("destination changed by a cut transfer: %q %v", out, err)
+		}
+		if err := h.StartSSH(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		// The next call reconnects.
+		if r, err := tgt.Run(ctx(t), modules.Command{Cmd: "echo back"}); err != nil || string(r.Stdout) != "back\n" {
+			t.Fatalf("after reconnect: %q %v", r.Stdout, err)
+		}
+	})
+}
+
+// A silently dead link is detected by keepalives, not hung on.
+func TestFaults_deadLink(t *testing.T) {
+	bed := testbed.New(t, "web")
+	h := bed.Host("web")
+	tgt, err := pool(t, ssh.Options{KeepaliveInterval: 200 * time.Millisecond, KeepaliveMax: 3}).Target(ctx(t), "web", h.SSHConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tgt.Run(ctx(t), modules.Command{Cmd: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.CutLink(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = tgt.Run(ctx(t), modules.Command{Cmd: "sleep 60"})
+	wantErr(t, err, "web", "keepalive")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("dead link found after %v", d)
+	}
+	if err := h.RestoreLink(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := tgt.Run(ctx(t), modules.Command{Cmd: "echo back"}); err != nil || string(r.Stdout) != "back\n" {
+		t.Fatalf("after the link came back: %q %v", r.Stdout, err)
+	}
+}
+
+// The default keepalive settings detect a dead link within 30 s.
+func TestFaults_deadLinkDefault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes ~27s")
+	}
+	bed := testbed.New(t, "web")
+	h := bed.Host("web")
+	tgt, err := pool(t, ssh.Options{}).Target(ctx(t), "web", h.SSHConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.CutLink(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = tgt.Run(ctx(t), modules.Command{Cmd: "true"})
+	wantErr(t, err, "web", "keepalive")
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("dead link found after %v", d)
+	}
+}
+
+func TestBastion(t *testing.T) {
+	bed := testbed.New(t, "jump", "inner")
+	j, in := bed.Host("jump"), bed.Host("inner")
+	cfg := in.SSHConfig()
+	cfg.Bastion = "deploy@" + j.Address + ":22"
+	tgt, err := pool(t, ssh.Options{}).Target(ctx(t), "inner", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := tgt.Run(ctx(t), modules.Command{Cmd: "echo $SSH_CONNECTION"})
+	// The inner host sees the connection coming from the jump host.
+	if err != nil || !strings.HasPrefix(string(r.Stdout), j.Address+" ") {
+		t.Fatalf("%q %v", r.Stdout, err)
+	}
+	if err := tgt.WriteFile(ctx(t), "/opt/through", strings.NewReader("hi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Bastion = "deploy@" + j.Address + ":2222"
+	_, err = pool(t, ssh.Options{}).Target(ctx(t), "inner", cfg)
+	wantErr(t, err, "inner", "bastion", "refused")
+}
+
+// Many sessions at once never exceed sshd's MaxSessions (10).
+func TestTarget_maxSessions(t *testing.T) {
+	bed := testbed.New(t, "web")
+	tgt, err := bed.Target("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 30)
+	for range 30 {
+		go func() {
+			_, err := tgt.Run(ctx(t), modules.Command{Cmd: "cat >/dev/null; sleep 0.2", Stdin: strings.NewReader("x")})
+			errs <- err
+		}()
+	}
+	for range 30 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// Tunnels: Dial opens a connection from the host.
+func TestTarget_dial(t *testing.T) {
+	bed := testbed.New(t, "web")
+	tgt, err := bed.Target("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := tgt.Dial(ctx(t), "tcp", bed.Host("web").Address+":22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	buf := make([]byte, 8)
+	if _, err := io.ReadFull(nc, buf); err != nil || string(buf) != "SSH-2.0-" {
+		t.Fatalf("%q %v", buf, err)
+	}
+	_, err = tgt.Dial(ctx(t), "tcp", "127.0.0.1:1")
+	wantErr(t, err, "web", "127.0.0.1:1")
+}
+
+func line(t *testing.T, h *testbed.Host) string {
+	l, err := h.HostKeyLine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func keygen(t *testing.T, dir, name, typ, pass string) string {
+	p := filepath.Join(dir, name)
+	args := []string{"-q", "-t", typ, "-N", pass, "-f", p, "-C", name}
+	if typ == "rsa" {
+		args = append(args, "-b", "2048")
+	}
+	if out, err := exec.Command("ssh-keygen", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	return p
+}
+
+func authorize(t *testing.T, h *testbed.Host, key string) {
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(h.Dir, "authorized_keys"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write(pub)
+}
