@@ -438,7 +438,27 @@ func runProbe(ctx context.Context, rd modules.Reader, pr *probeReq, timeout time
 		raw, perr = parseProbe(r, pr)
 		_, _ = io.Copy(io.Discard, r) // never block the transport
 	}()
-	res, err := rd.Probe(ctx, modules.Command{Cmd: pr.script(), Timeout: timeout, Stdout: counted})
+	type probeRes struct {
+		res modules.Result
+		err error
+	}
+	call := make(chan probeRes, 1)
+	go func() {
+		res, err := rd.Probe(ctx, modules.Command{Cmd: pr.script(), Timeout: timeout, Stdout: counted})
+		call <- probeRes{res, err}
+	}()
+	// A transport that never returns must not stall the window past its
+	// deadline: the call is abandoned (and its output discarded) after a grace.
+	grace := time.NewTimer(timeout + 10*time.Second)
+	defer grace.Stop()
+	var pres probeRes
+	select {
+	case pres = <-call:
+	case <-grace.C:
+		r.CloseWithError(errors.New("abandoned"))
+		return nil, fmt.Errorf("no answer within %s", timeout+10*time.Second)
+	}
+	res, err := pres.res, pres.err
 	wr.Close()
 	<-done
 	if err != nil {
