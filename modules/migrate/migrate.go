@@ -37,11 +37,17 @@ import (
 type Migrate struct{}
 
 var (
-	_ modules.Node      = (*Migrate)(nil)
-	_ modules.Validator = (*Migrate)(nil)
-	_ modules.Undoer    = (*Migrate)(nil)
-	_ modules.Changes   = (*Migrate)(nil)
+	_ modules.Node       = (*Migrate)(nil)
+	_ modules.Validator  = (*Migrate)(nil)
+	_ modules.Undoer     = (*Migrate)(nil)
+	_ modules.Changes    = (*Migrate)(nil)
+	_ modules.Repeatable = (*Migrate)(nil)
 )
+
+// Safe: a migration in flight when upgrader died was rolled back
+// (PostgreSQL) or left the version dirty (MySQL), which Apply refuses with
+// the repair to make; either way running Apply again does no harm.
+func (*Migrate) Safe(*modules.Config) bool { return true }
 
 // New returns the migrate module.
 func New() *Migrate { return &Migrate{} }

@@ -64,6 +64,7 @@ func inspect(t testing.TB, env *modtest.Env, name string) *Schema {
 func TestDiff_drift(t *testing.T) {
 	for _, driver := range []string{"postgres", "mysql"} {
 		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
 			server(t, driver) // skip or fail once, before the cases
 			common, err := os.ReadFile(filepath.Join("testdata", driver, "common.sql"))
 			if err != nil {
@@ -76,6 +77,7 @@ func TestDiff_drift(t *testing.T) {
 			for _, file := range files {
 				name := strings.TrimSuffix(filepath.Base(file), ".txtar")
 				t.Run(name, func(t *testing.T) {
+					t.Parallel()
 					in := server(t, driver)
 					ar, err := txtar.ParseFile(file)
 					if err != nil {
