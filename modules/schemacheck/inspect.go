@@ -147,6 +147,24 @@ WHERE c.relkind IN ('r', 'p') AND `+pgUserSchemas+`
 	if err != nil {
 		return nil, err
 	}
+	// Enum types are always compared: a new label is a schema change.
+	err = query(ctx, db, `
+SELECT n.nspname, t.typname, string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+FROM pg_type t
+JOIN pg_enum e ON e.enumtypid = t.oid
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE `+pgUserSchemas+`
+GROUP BY n.nspname, t.typname`, func(r *sql.Rows) error {
+		var schema, name, labels string
+		if err := r.Scan(&schema, &name, &labels); err != nil {
+			return err
+		}
+		s.Enums[pgName(schema, name)] = "(" + labels + ")"
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	if !views {
 		return s, nil
 	}
@@ -162,23 +180,6 @@ WHERE c.relkind IN ('v', 'm') AND `+pgUserSchemas, func(r *sql.Rows) error {
 			def = "materialized: " + def
 		}
 		s.Views[pgName(schema, name)] = normDef(def, "")
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = query(ctx, db, `
-SELECT n.nspname, t.typname, string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
-FROM pg_type t
-JOIN pg_enum e ON e.enumtypid = t.oid
-JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE `+pgUserSchemas+`
-GROUP BY n.nspname, t.typname`, func(r *sql.Rows) error {
-		var schema, name, labels string
-		if err := r.Scan(&schema, &name, &labels); err != nil {
-			return err
-		}
-		s.Enums[pgName(schema, name)] = "(" + labels + ")"
 		return nil
 	})
 	if err != nil {

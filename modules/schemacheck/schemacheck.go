@@ -1,7 +1,7 @@
 // Package schemacheck owns the schema_check node: it compares the schema of
 // a database with a reference database (tables, columns with type,
 // nullability and default, primary keys, unique constraints, indexes,
-// foreign keys; optionally views and enum types), shows the difference as a
+// foreign keys, enum types; views with include_views), shows the difference as a
 // readable diff in plan and apply, and exports .matches and .diff so that
 // `when` can branch on it.
 //

@@ -136,3 +136,21 @@ func TestSchemaCheck_validate(t *testing.T) {
 		t.Errorf("unknown database: %v", ds)
 	}
 }
+
+func TestSchemaCheck_viewsOnlyWhenAsked(t *testing.T) {
+	in := server(t, "postgres")
+	env := pair(t, in)
+	in.Exec(dbName(env, "prod"), schemaSQL+"\nCREATE VIEW v AS SELECT id FROM users;")
+	in.Exec(dbName(env, "test"), schemaSQL+"\nCREATE VIEW v AS SELECT id, email FROM users;")
+	for views, wantMatch := range map[bool]bool{false: true, true: false} {
+		cfg := config(map[string]cty.Value{"database": ref("prod"), "reference": ref("test"),
+			"on_mismatch": cty.StringVal("continue"), "include_views": cty.BoolVal(views)})
+		out, err := New().Apply(context.Background(), request(env, cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out.Outputs["matches"].True(); got != wantMatch {
+			t.Errorf("include_views = %v: matches = %v, want %v\n%s", views, got, wantMatch, out.Outputs["diff"].AsString())
+		}
+	}
+}
