@@ -306,7 +306,7 @@ func (b *Backup) Plan(ctx context.Context, req *modules.Request) (*modules.Plan,
 			return nil, err
 		}
 		p.Summary = fmt.Sprintf("database %s (%s%s) -> %s", db.Name, dumpTool(db.Driver), where(db), dest)
-		p.Detail = "size: " + sizeText(est)
+		p.Detail = "size: " + HumanBytes(est)
 		return p, nil
 	}
 	r, err := req.Env.Reader(s.host)
@@ -320,7 +320,7 @@ func (b *Backup) Plan(ctx context.Context, req *modules.Request) (*modules.Plan,
 	if err := checkSpace(req.Env.StateDir(), est); err != nil {
 		return nil, err
 	}
-	p.Summary = fmt.Sprintf("host %s: %s (%s) -> %s", s.host, strings.Join(s.paths, ", "), sizeText(est), dest)
+	p.Summary = fmt.Sprintf("host %s: %s (%s) -> %s", s.host, strings.Join(s.paths, ", "), HumanBytes(est), dest)
 	if len(s.exclude) > 0 {
 		p.Detail = "exclude: " + strings.Join(s.exclude, ", ")
 	}
@@ -450,12 +450,13 @@ func checkSpace(stateDir string, need int64) error {
 	}
 	if free < need {
 		return fmt.Errorf("not enough space for the backup in %s: %s free, the backup needs up to %s; free some space or prune old backups (upgrader backups list)",
-			stateDir, sizeText(free), sizeText(need))
+			stateDir, HumanBytes(free), HumanBytes(need))
 	}
 	return nil
 }
 
-func sizeText(n int64) string {
+// HumanBytes prints a size like 12.3 MiB ("size unknown" when negative).
+func HumanBytes(n int64) string {
 	if n < 0 {
 		return "size unknown"
 	}

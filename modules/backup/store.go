@@ -63,6 +63,17 @@ type Manifest struct {
 	Version      string    `json:"upgrader_version"`
 }
 
+// Covers reports whether a host backup holds path (a backed-up path or
+// something inside one).
+func (m *Manifest) Covers(path string) bool {
+	for _, p := range m.Paths {
+		if under(filepath.Clean(path), p) {
+			return true
+		}
+	}
+	return false
+}
+
 // Dir is the directory of backup RUN/NAME.
 func Dir(stateDir, run, name string) string {
 	return filepath.Join(stateDir, backupsDir, run, name)
