@@ -100,14 +100,19 @@ func (req *probeReq) script() string {
 	var b strings.Builder
 	b.WriteString("export LC_ALL=C\n")
 	fmt.Fprintf(&b, "e(){ printf '\\n@@end %s\\n'; }\n", req.Nonce)
-	b.WriteString("r(){ tail -c +$(($2+1)) -- \"$1\" 2>/dev/null | head -c $3; e; }\n")
+	// r FILE OFFSET CAP SIZE: the bytes from OFFSET, nothing when SIZE says there are none.
+	b.WriteString("r(){ [ \"$4\" -gt \"$2\" ] && tail -c +$(($2+1)) -- \"$1\" 2>/dev/null | head -c $3; e; }\n")
 	b.WriteString("s(){ stat -L -c '%i %s' -- \"$1\" 2>/dev/null || echo '0 -1'; }\n")
-	b.WriteString("echo @@stat; head -n1 /proc/stat\n")
-	b.WriteString("echo @@mem; grep -E '^(MemTotal|MemAvailable):' /proc/meminfo\n")
-	b.WriteString("echo @@load; cat /proc/loadavg\n")
+	// Shell built-ins where they do: a sample of many hosts is mostly forks.
+	b.WriteString("echo @@stat; { read -r l < /proc/stat && echo \"$l\"; } 2>/dev/null\n")
+	b.WriteString("echo @@mem; { while read -r k v u; do case $k in MemTotal:|MemAvailable:) echo \"$k $v\";; esac; done < /proc/meminfo; } 2>/dev/null\n")
+	b.WriteString("echo @@load; { read -r l < /proc/loadavg && echo \"$l\"; } 2>/dev/null\n")
+	// One df for every watched path that exists; the header lists which.
+	b.WriteString("set --; d=\n")
 	for i, p := range req.DiskPaths {
-		fmt.Fprintf(&b, "echo '@@df %d'; df -P -k -- %s 2>/dev/null | tail -n +2\n", i, shQuote(p))
+		fmt.Fprintf(&b, "[ -e %s ] && { set -- \"$@\" %s; d=\"$d %d\"; }\n", shQuote(p), shQuote(p), i)
 	}
+	b.WriteString("echo \"@@df$d\"; [ $# -gt 0 ] && df -P -k -- \"$@\" 2>/dev/null\n")
 	for i, l := range req.Logs {
 		fmt.Fprintf(&b, "f=%s; set -- $(s \"$f\"); i=$1; z=$2; echo \"@@log %d $i $z\"\n", shQuote(l.Path), i)
 		if l.Start {
@@ -116,15 +121,15 @@ func (req *probeReq) script() string {
 		ino, off, c := l.Cur.Ino, l.Cur.Off, l.Cap
 		if ino == 0 {
 			// The file was missing: it is new when it appears, read it from 0.
-			fmt.Fprintf(&b, "if [ \"$i\" != 0 ]; then echo '@@data %d new 0'; r \"$f\" 0 %d; fi\n", i, c)
+			fmt.Fprintf(&b, "if [ \"$i\" != 0 ]; then echo '@@data %d new 0'; r \"$f\" 0 %d \"$z\"; fi\n", i, c)
 			continue
 		}
 		// Same file: read on from the cursor, from 0 when it shrank (truncated).
-		fmt.Fprintf(&b, "if [ \"$i\" = %d ]; then o=%d; if [ \"$z\" -lt $o ]; then o=0; echo '@@trunc %d'; fi; echo \"@@data %d cur $o\"; r \"$f\" $o %d\n", ino, off, i, i, c)
+		fmt.Fprintf(&b, "if [ \"$i\" = %d ]; then o=%d; if [ \"$z\" -lt $o ]; then o=0; echo '@@trunc %d'; fi; echo \"@@data %d cur $o\"; r \"$f\" $o %d \"$z\"\n", ino, off, i, i, c)
 		// Another inode (or none): finish the rotated file at PATH.1 first,
 		// then read the new file from 0 once the old one is exhausted.
-		fmt.Fprintf(&b, "else n=1; set -- $(s \"$f.1\"); if [ \"$1\" = %d ] && [ \"$2\" -ge %d ]; then echo \"@@data %d old %d $2\"; r \"$f.1\" %d %d; if [ $(($2-%d)) -gt %d ]; then n=0; fi; fi\n", ino, off, i, off, off, c, off, c)
-		fmt.Fprintf(&b, "if [ $n = 1 ] && [ \"$i\" != 0 ]; then echo '@@data %d new 0'; r \"$f\" 0 %d; fi; fi\n", i, c)
+		fmt.Fprintf(&b, "else n=1; set -- $(s \"$f.1\"); if [ \"$1\" = %d ] && [ \"$2\" -ge %d ]; then echo \"@@data %d old %d $2\"; r \"$f.1\" %d %d \"$2\"; if [ $(($2-%d)) -gt %d ]; then n=0; fi; fi\n", ino, off, i, off, off, c, off, c)
+		fmt.Fprintf(&b, "if [ $n = 1 ] && [ \"$i\" != 0 ]; then echo '@@data %d new 0'; r \"$f\" 0 %d \"$z\"; fi; fi\n", i, c)
 	}
 	b.WriteString("echo @@done\n")
 	return b.String()
@@ -187,15 +192,29 @@ func parseProbe(r io.Reader, req *probeReq) (*rawSample, error) {
 					}
 				}
 			}
-		case len(f) == 2 && f[0] == "@@df":
-			i, err := strconv.Atoi(f[1])
-			if err != nil || i < 0 || i >= len(out.Disk) {
-				return nil, fmt.Errorf("%w: %q", errProtocol, hdr)
-			}
-			for _, line := range bodyLines(br) {
-				if mount, pct, ok := parseDf(line); ok {
-					out.Disk[i].Mount, out.Disk[i].Percent, out.Disk[i].OK = mount, pct, true
+		case len(f) >= 1 && f[0] == "@@df":
+			// "@@df 0 2": df lines follow for watched paths 0 and 2, in order.
+			var idx []int
+			for _, x := range f[1:] {
+				i, err := strconv.Atoi(x)
+				if err != nil || i < 0 || i >= len(out.Disk) {
+					return nil, fmt.Errorf("%w: %q", errProtocol, hdr)
 				}
+				idx = append(idx, i)
+			}
+			k := 0
+			for _, line := range bodyLines(br) {
+				mount, pct, ok := parseDf(line)
+				if !ok {
+					continue // the header, or an unreadable line
+				}
+				if k < len(idx) {
+					d := &out.Disk[idx[k]]
+					d.Mount, d.Percent, d.OK = mount, pct, true
+				} else {
+					out.Disk = append(out.Disk, diskUse{Mount: mount, Percent: pct, OK: true})
+				}
+				k++
 			}
 		case len(f) == 4 && f[0] == "@@log":
 			i, err1 := strconv.Atoi(f[1])
