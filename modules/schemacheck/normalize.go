@@ -26,7 +26,7 @@ var typeAliases = map[string]string{
 }
 
 var (
-	typeRE      = regexp.MustCompile(`^([a-z_ ]+?)\s*(\([^)]*\))?\s*((?:unsigned|zerofill|\s)*)\s*((?:\[\])*)$`)
+	typeRE      = regexp.MustCompile(`^([a-z_][a-z0-9_ ]*?)\s*(\([^)]*\))?\s*((?:unsigned|zerofill|\s)*)\s*((?:\[\])*)$`)
 	intWidthRE  = regexp.MustCompile(`^(tinyint|smallint|mediumint|int|integer|bigint)$`)
 	spacesRE    = regexp.MustCompile(`\s+`)
 	castRE      = regexp.MustCompile(`('(?:[^']|'')*')::[a-z_][a-z0-9_ ]*(?:\([0-9, ]+\))?(?:\[\])?`)
