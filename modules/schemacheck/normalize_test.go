@@ -30,7 +30,7 @@ func TestNormDefault(t *testing.T) {
 		{"postgres", "CURRENT_TIMESTAMP", "current_timestamp"},
 		{"postgres", "(-1)", "-1"},
 		{"mysql", "current_timestamp()", "current_timestamp"},
-		{"mysql", "new", "'new'"},  // MySQL 8 spelling
+		{"mysql", "new", "'new'"},   // MySQL 8 spelling
 		{"mysql", "'new'", "'new'"}, // MariaDB spelling
 		{"mysql", "NULL", ""},
 		{"mysql", "0", "0"},
