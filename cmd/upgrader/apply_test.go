@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/upgrader-dev/upgrader/executor"
+	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/internal/testbed"
+)
+
+// configDir copies testdata/apply files into a fresh configuration directory,
+// with the test hosts' hosts.hcl when bed is not nil.
+func configDir(t *testing.T, bed *testbed.Testbed, files ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join("testdata", "apply", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if bed != nil {
+		if err := bed.WriteHostsHCL(filepath.Join(dir, "hosts.hcl")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func startBed(t *testing.T, hosts ...string) *testbed.Testbed {
+	t.Helper()
+	testbed.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bed, err := testbed.Start(ctx, testbed.Options{Hosts: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bed.Close() })
+	return bed
+}
+
+func upgrader(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = realMain(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// binary builds upgrader once per test process (kill -9 needs a process of its own).
+func binary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "upgrader-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "upgrader")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func hostCat(t *testing.T, h *testbed.Host, path string) string {
+	t.Helper()
+	out, err := h.Exec(context.Background(), "cat "+path+" 2>/dev/null || true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
+}
+
+// kill -9 of a real `upgrader apply` during a long step; a second apply is
+// refused with exit 4 while it runs; the journal gets a torn last line;
+// resume finishes without re-running the completed steps.
+func TestApply_killResumeLockAndTornJournal(t *testing.T) {
+	bed := startBed(t, "web")
+	web := bed.Host("web")
+	dir := configDir(t, bed, "counters.hcl")
+	bin := binary(t)
+
+	var out bytes.Buffer
+	first := exec.Command(bin, "apply", "-auto-approve", "-no-color", dir)
+	first.Stdout, first.Stderr = &out, &out
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			first.Process.Kill()
+			first.Wait()
+		}
+	})
+	waitFor(t, "the long step to start on the host", 60*time.Second, func() bool { return hostCat(t, web, "/tmp/app/c3") == "1" })
+
+	// A second apply while the first holds the lock: exit 4, naming the holder.
+	code, _, stderr := upgrader("apply", "-auto-approve", dir)
+	stateDir := filepath.Join(dir, ".upgrader")
+	run, err := journal.Latest(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := journal.Me("")
+	if code != exitLocked {
+		t.Fatalf("second apply exit %d, want 4; stderr: %s", code, stderr)
+	}
+	for _, want := range []string{fmt.Sprintf("pid %d", first.Process.Pid), run, me.User + "@" + me.Host, "since"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("second apply's message %q does not name %q", stderr, want)
+		}
+	}
+
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+	killed = true
+
+	// The dead holder's lock is stale: apply says so and points to unlock/resume.
+	code, _, stderr = upgrader("apply", "-auto-approve", dir)
+	if code != exitLocked || !strings.Contains(stderr, "no longer running") || !strings.Contains(stderr, "upgrader unlock") {
+		t.Fatalf("apply after kill: exit %d: %s", code, stderr)
+	}
+
+	// Simulate dying mid-write: a torn last line.
+	jf, err := os.OpenFile(journal.Path(stateDir, run), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jf.WriteString(`{"ts":"2026-11-28T10:00:00Z","type":"node_fini`)
+	jf.Close()
+
+	code, stdout, stderr := upgrader("status", "-json", dir)
+	if code != 0 || !strings.Contains(stdout, `"state": "interrupted"`) || !strings.Contains(stdout, "journal_torn") {
+		t.Fatalf("status: %d %s %s", code, stdout, stderr)
+	}
+
+	if _, err := web.Exec(context.Background(), "touch /tmp/app/go"); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = upgrader("resume", "-no-color", dir)
+	if code != 0 {
+		t.Fatalf("resume exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// c1 and c2 completed before the kill: not run again. long was in
+	// flight and is idempotent: run again. c4 ran once, on resume.
+	for f, want := range map[string]string{"c1": "1", "c2": "1", "c3": "2", "c4": "1"} {
+		if got := hostCat(t, web, "/tmp/app/"+f); got != want {
+			t.Errorf("counter %s = %q, want %q", f, got, want)
+		}
+	}
+	rs, err := executor.Replay(stateDir, run)
+	if err != nil || rs.Outcome != executor.OutcomeDone {
+		t.Fatalf("replay after resume: %v %+v", err, rs)
+	}
+	if _, err := journal.ReadLock(stateDir); err == nil {
+		t.Error("lock left after resume")
+	}
+}
+
+// An in-flight run action without creates/unless/idempotent is not repeated
+// on its own: resume stops and offers -retry or rollback.
+func TestResume_unsafeInFlightStops(t *testing.T) {
+	bed := startBed(t, "web")
+	web := bed.Host("web")
+	src, _ := os.ReadFile(filepath.Join("testdata", "apply", "counters.hcl"))
+	dir := configDir(t, bed)
+	os.WriteFile(filepath.Join(dir, "counters.hcl"), bytes.Replace(src, []byte("idempotent = true"), []byte("idempotent = false"), 1), 0o644)
+	bin := binary(t)
+	first := exec.Command(bin, "apply", "-auto-approve", dir)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Wait()
+	waitFor(t, "the long step", 60*time.Second, func() bool { return hostCat(t, web, "/tmp/app/c3") == "1" })
+	first.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+	code, _, stderr := upgrader("resume", dir)
+	if code != exitInvalid || !strings.Contains(stderr, "-retry step.long") || !strings.Contains(stderr, "upgrader rollback") {
+		t.Fatalf("resume: exit %d: %s", code, stderr)
+	}
+	web.Exec(context.Background(), "touch /tmp/app/go")
+	code, stdout, stderr := upgrader("resume", "-retry", "step.long", dir)
+	if code != 0 {
+		t.Fatalf("resume -retry: %d\n%s\n%s", code, stdout, stderr)
+	}
+	if got := hostCat(t, web, "/tmp/app/c3"); got != "2" {
+		t.Errorf("c3 = %s", got)
+	}
+}
+
+func TestApply_staleSavedPlanRefused(t *testing.T) {
+	bed := startBed(t, "web")
+	web := bed.Host("web")
+	if _, err := web.Exec(context.Background(), "mkdir -p /tmp/app && echo 'version = 1' > /tmp/app/app.conf && chown -R deploy /tmp/app"); err != nil {
+		t.Fatal(err)
+	}
+	dir := configDir(t, bed, "upload.hcl", "app-v2.conf")
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	if code, out, errs := upgrader("plan", "-out", planFile, dir); code != 0 {
+		t.Fatalf("plan: %d\n%s\n%s", code, out, errs)
+	}
+	web.Exec(context.Background(), "echo 'version = 1 (edited by hand)' > /tmp/app/app.conf")
+	code, _, stderr := upgrader("apply", planFile)
+	if code != exitInvalid || !strings.Contains(stderr, "stale") || !strings.Contains(stderr, "/tmp/app/app.conf") || !strings.Contains(stderr, "was") {
+		t.Fatalf("stale plan: exit %d: %s", code, stderr)
+	}
+	if got := hostCat(t, web, "/tmp/app/app.conf"); got != "version = 1 (edited by hand)" {
+		t.Fatalf("a stale plan changed the host: %q", got)
+	}
+	// A fresh saved plan applies without a question.
+	if code, out, errs := upgrader("plan", "-out", planFile, dir); code != 0 {
+		t.Fatalf("plan: %d\n%s\n%s", code, out, errs)
+	}
+	if code, out, errs := upgrader("apply", planFile); code != 0 {
+		t.Fatalf("apply fresh plan: %d\n%s\n%s", code, out, errs)
+	}
+	if got := hostCat(t, web, "/tmp/app/app.conf"); got != "version = 2" {
+		t.Errorf("app.conf = %q", got)
+	}
+	// The configuration changed: refused too.
+	if code, _, _ := upgrader("plan", "-out", planFile, dir); code != 0 {
+		t.Fatal("plan")
+	}
+	os.WriteFile(filepath.Join(dir, "upload.hcl"), append(mustReadFile(t, filepath.Join(dir, "upload.hcl")), []byte("\n# edited\n")...), 0o644)
+	code, _, stderr = upgrader("apply", planFile)
+	if code != exitInvalid || !strings.Contains(stderr, "configuration changed") {
+		t.Fatalf("changed config: exit %d: %s", code, stderr)
+	}
+}
+
+func mustReadFile(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestApply_noTerminalNoAutoApproveRefused(t *testing.T) {
+	dir := configDir(t, nil, "gate.hcl")
+	code, _, stderr := upgrader("apply", dir)
+	if code != exitInvalid || !strings.Contains(stderr, "not on a terminal") || !strings.Contains(stderr, "-auto-approve") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if runs, _ := journal.Runs(filepath.Join(dir, ".upgrader")); len(runs) != 0 {
+		t.Fatalf("a run was started: %v", runs)
+	}
+}
+
+// -json prints one event per line; a gate waits for `upgrader approve`.
+func TestApply_jsonEventsAndApprove(t *testing.T) {
+	dir := configDir(t, nil, "gate.hcl")
+	stateDir := filepath.Join(dir, ".upgrader")
+	go func() {
+		var run string
+		waitFor(t, "the run", 30*time.Second, func() bool { run, _ = journal.Latest(stateDir); return run != "" })
+		time.Sleep(200 * time.Millisecond)
+		if code, out, errs := upgrader("approve", dir, run, "go"); code != 0 {
+			t.Errorf("approve: %d %s %s", code, out, errs)
+		}
+	}()
+	code, stdout, stderr := upgrader("apply", "-auto-approve", "-json", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var types []string
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		var ev map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("not a JSON line: %q", sc.Text())
+		}
+		types = append(types, ev["type"].(string))
+	}
+	got := strings.Join(types, " ")
+	want := "plan run_started node_started waiting approved node_output node_finished run_finished summary"
+	if got != want {
+		t.Errorf("event types\n got %s\nwant %s", got, want)
+	}
+	code, stdout, _ = upgrader("status", dir)
+	if code != 0 || !strings.Contains(stdout, "gate.go") || !strings.Contains(stdout, "done") {
+		t.Errorf("status: %d %s", code, stdout)
+	}
+}

@@ -1,0 +1,3 @@
+gate "go" {
+  message = "Go on?"
+}
