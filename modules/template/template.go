@@ -129,8 +129,8 @@ func varsMap(cfg *modules.Config) map[string]cty.Value {
 		return nil
 	}
 	uv, marks := vars.Unmark()
-	if !uv.CanIterateElements() {
-		return nil
+	if !uv.Type().IsObjectType() && !uv.Type().IsMapType() {
+		return nil // Validate reports it
 	}
 	out := map[string]cty.Value{}
 	for it := uv.ElementIterator(); it.Next(); {

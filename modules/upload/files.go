@@ -186,6 +186,7 @@ func PlanFiles(ctx context.Context, r modules.Reader, label string, files []File
 	}
 	if len(vs) == 1 {
 		v := vs[0]
+		label = v.file.Dest
 		switch v.change {
 		case modules.NoOp:
 			p.Summary = fmt.Sprintf("%s (= unchanged)", label)

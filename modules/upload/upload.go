@@ -17,6 +17,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -123,12 +124,17 @@ func Known(cfg *modules.Config, attrs ...string) bool {
 // file under the source directory mapped under the destination.
 func localFiles(cfg *modules.Config) ([]File, error) {
 	src := LocalPath(cfg, modules.GetString(cfg.Value, "source"))
-	dest := path.Clean(modules.GetString(cfg.Value, "destination"))
+	rawDest := modules.GetString(cfg.Value, "destination")
+	dest := path.Clean(rawDest)
 	fi, err := os.Stat(src)
 	if err != nil {
 		return nil, err
 	}
 	if !fi.IsDir() {
+		if strings.HasSuffix(rawDest, "/") {
+			// "/etc/app/" names the directory the file goes into.
+			dest = path.Join(dest, filepath.Base(src))
+		}
 		f, err := localFile(src, dest, fi)
 		return []File{f}, err
 	}

@@ -15,7 +15,7 @@ cd "$R/public"
 setsid /usr/bin/python3 -m http.server 8080 --bind 0.0.0.0 >/var/log/app/http.log 2>&1 </dev/null &
 echo $! > "$RUN/app.pid"
 for i in $(seq 100); do
-  if curl -fsS -o /dev/null http://127.0.0.1:8080/version.txt; then exit 0; fi
+  if curl -fs -o /dev/null http://127.0.0.1:8080/version.txt; then exit 0; fi
   sleep 0.05
 done
 echo "service did not start" >&2
