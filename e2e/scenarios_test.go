@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/upgrader-dev/upgrader/modules/backup"
 )
 
 // before is what a rollback must give back.
@@ -81,14 +84,23 @@ func TestActiveStandby_happyPath(t *testing.T) {
 		t.Errorf("production was not migrated:\n%s", w.dbState(w.env.ProdDSN))
 	}
 	// Every backup of the run is there and verifies against its manifest.
-	v := w.upgrader("backups", "verify")
-	if v.code != 0 {
+	if v := w.upgrader("backups", "verify"); v.code != 0 {
 		t.Errorf("upgrader backups verify: exit %d\n%s", v.code, v.output)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	for _, name := range []string{"primary", "standby", "prod_db", "test_env", "test_db", "lb_before_switch", "primary_before_upgrade", "lb_before_switch_back"} {
-		if m, _ := filepath.Glob(filepath.Join(w.env.Dir, ".upgrader", "backups", "*", name, "*")); len(m) == 0 {
-			t.Errorf("no backup %q under .upgrader/backups", name)
+		dirs, _ := filepath.Glob(filepath.Join(w.env.Dir, ".upgrader", "backups", "*", name))
+		if len(dirs) != 1 {
+			t.Errorf("backup %q: %d directories under .upgrader/backups, want 1", name, len(dirs))
+			continue
 		}
+		m, st, err := backup.VerifyDir(ctx, dirs[0])
+		if err != nil {
+			t.Errorf("backup %q: %v", name, err)
+			continue
+		}
+		t.Logf("backup %-24s verified: %d bytes, sha256 %.12s", name, st.Bytes, m.SHA256)
 	}
 	w.reportClient()
 }

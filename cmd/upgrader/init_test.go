@@ -61,7 +61,8 @@ func TestInit_writesStarter(t *testing.T) {
 // TestInit_matchesExample keeps the starter equal to the procedure that the
 // end-to-end tests run (examples/active-standby).
 func TestInit_matchesExample(t *testing.T) {
-	for _, f := range []string{"upgrade.hcl", "variables.hcl", "templates/app.conf.tmpl", "templates/upstream.conf.tmpl", "templates/nginx.conf.tmpl"} {
+	for _, f := range []string{"upgrade.hcl", "variables.hcl", "templates/app.conf.tmpl", "templates/upstream.conf.tmpl", "templates/nginx.conf.tmpl",
+		"migrations/0001_init.up.sql", "migrations/0001_init.down.sql", "migrations/0002_add_stock.up.sql", "migrations/0002_add_stock.down.sql"} {
 		want, err := os.ReadFile(filepath.Join("../../examples/active-standby", f))
 		if err != nil {
 			t.Fatal(err)

@@ -4,11 +4,11 @@
 #   app-2.0.0-faulty-{regression,errors,cpu}.tar.gz
 # Each holds bin/app and bin/start. Builds are reproducible (same sources,
 # same bytes), so re-running it does not make upgrader see a new artifact.
-# FAULT_AFTER (default 15s): how long the errors/cpu builds behave first.
+# FAULT_AFTER (default 20s): how long the errors/cpu builds behave first.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/dist}
-fault_after=${FAULT_AFTER:-15s}
+fault_after=${FAULT_AFTER:-20s}
 export PATH=$PATH:/usr/local/go/bin
 export CGO_ENABLED=0
 mkdir -p "$out"

@@ -3,7 +3,9 @@
 #   test:             app 2.0.0 against database test (schema 0001 + 0002):
 #                     the release under test
 #   lb:               nginx sending traffic to the primary
-# Hosts come from hosts.hcl in this directory (written by testenv up).
+# Hosts come from hosts.hcl in this directory (written by testenv up), which
+# also created the databases with their schemas (golang-migrate's
+# schema_migrations table included).
 
 variable "prod_dsn" {
   type      = string
@@ -29,40 +31,7 @@ locals {
   restart = "/opt/app/current/bin/start restart"
 }
 
-database "prod" {
-  driver = "postgres"
-  dsn    = var.prod_dsn
-  host   = host.db
-}
-
-database "test" {
-  driver = "postgres"
-  dsn    = var.test_dsn
-  host   = host.db
-}
-
-backup "prod_db" {
-  database = database.prod
-}
-
-backup "test_db" {
-  database = database.test
-}
-
-migrate "prod" {
-  depends_on = [backup.prod_db]
-  database   = database.prod
-  dir        = "prod-migrations" # 0001 only: what v1 needs
-}
-
-migrate "test" {
-  depends_on = [backup.test_db]
-  database   = database.test
-  dir        = "../migrations" # the release under test needs 0002 too
-}
-
 step "production_v1" {
-  depends_on      = [migrate.prod]
   hosts           = [host.primary, host.standby]
   backup_required = false # first install: there is nothing to back up yet
   template {
@@ -79,7 +48,6 @@ step "production_v1" {
 }
 
 step "test_v2" {
-  depends_on      = [migrate.test]
   host            = host.test
   backup_required = false
   template {

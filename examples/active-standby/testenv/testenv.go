@@ -1,6 +1,7 @@
 // Package testenv builds the example's world on test hosts: hosts primary,
 // standby, test, lb and db (internal/testbed), a real PostgreSQL server on
-// db holding the databases prod and test, and a copy of the example
+// db holding the databases prod (schema 1) and test (schema 2, as the
+// release under test needs), and a copy of the example
 // directory with hosts.hcl and testenv.vars.hcl written for those hosts.
 // Bootstrap then runs the real upgrader on examples/active-standby/bootstrap
 // to install v1 in production, v2 in the test environment and nginx on lb.
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -77,6 +79,9 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		}
 	}()
 	if opts.Persistent {
+		if err := os.MkdirAll(filepath.Join(opts.WorkDir, "testbed"), 0o755); err != nil {
+			return nil, err
+		}
 		if err := bed.Save(filepath.Join(opts.WorkDir, "testbed")); err != nil {
 			return nil, err
 		}
@@ -88,6 +93,13 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		return nil, err
 	}
 	if err := copyExample(opts.ExampleDir, e.Dir); err != nil {
+		return nil, err
+	}
+	migrations := filepath.Join(opts.ExampleDir, "migrations")
+	if err := migrateTo(ctx, e.ProdDSN, migrations, 1); err != nil {
+		return nil, err
+	}
+	if err := migrateTo(ctx, e.TestDSN, migrations, 2); err != nil {
 		return nil, err
 	}
 	dist, err := filepath.Abs(opts.Dist)
@@ -211,6 +223,46 @@ func (e *Env) startPostgres(ctx context.Context, workDir string, persistent bool
 	e.ProdDSN = fmt.Sprintf("postgres://app:%s@%s:5432/prod?sslmode=disable", password, db.Address)
 	e.TestDSN = fmt.Sprintf("postgres://app:%s@%s:5432/test?sslmode=disable", password, db.Address)
 	return nil
+}
+
+// migrateTo applies the example's migrations up to version as golang-migrate
+// would, recording the version in its schema_migrations table: production
+// is at 1 (v1's schema), the test database at 2 (the release under test).
+func migrateTo(ctx context.Context, dsn, dir string, version int) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	ups, err := filepath.Glob(filepath.Join(dir, "*.up.sql"))
+	if err != nil {
+		return err
+	}
+	sort.Strings(ups)
+	if len(ups) < version {
+		return fmt.Errorf("testenv: %s has %d migrations, want %d", dir, len(ups), version)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	for _, f := range ups[:version] {
+		sql, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, string(sql)); err != nil {
+			return fmt.Errorf("testenv: %s: %w", filepath.Base(f), err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)"); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, dirty) VALUES ($1, false)", version); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // Bootstrap runs `upgrader apply -auto-approve` on the bootstrap

@@ -27,9 +27,13 @@ func TestStart_infrastructure(t *testing.T) {
 	}
 	defer env.Close()
 
-	out, err := env.Host("primary").Exec(ctx, "psql '"+env.ProdDSN+"' -tAc 'select current_database()'")
-	if err != nil || strings.TrimSpace(out) != "prod" {
+	out, err := env.Host("primary").Exec(ctx, "psql '"+env.ProdDSN+"' -tAc 'select current_database(), version from schema_migrations'")
+	if err != nil || strings.TrimSpace(out) != "prod|1" {
 		t.Fatalf("psql from primary: %q %v", out, err)
+	}
+	out, err = env.Host("test").Exec(ctx, "psql '"+env.TestDSN+"' -tAc 'select count(stock), version from items, schema_migrations group by version'")
+	if err != nil || strings.TrimSpace(out) != "3|2" {
+		t.Fatalf("psql from test: %q %v", out, err)
 	}
 	for _, f := range []string{"upgrade.hcl", "variables.hcl", "hosts.hcl", "bootstrap/hosts.hcl", "bootstrap/install.hcl", "templates/nginx.conf.tmpl"} {
 		if _, err := os.Stat(filepath.Join(env.Dir, f)); err != nil {

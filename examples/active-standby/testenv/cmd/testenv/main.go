@@ -36,6 +36,7 @@ func run(args []string) error {
 	upgrader := fs.String("upgrader", "upgrader", "the upgrader binary (runs the bootstrap)")
 	dist := fs.String("dist", "", "release tarballs (default: the example's dist/)")
 	example := fs.String("example", "examples/active-standby", "the example directory")
+	noBootstrap := fs.Bool("no-bootstrap", false, "do not install v1 (leave the hosts empty)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -64,6 +65,10 @@ func run(args []string) error {
 		}
 		for _, h := range env.Bed.Hosts() {
 			fmt.Printf("host %-8s %s\n", h.Name, h.Address)
+		}
+		if *noBootstrap {
+			fmt.Printf("\nconfiguration: %s\nvariables:     %s\n", env.Dir, env.VarFile)
+			return nil
 		}
 		fmt.Printf("\nInstalling v1 in production (upgrader apply %s):\n", filepath.Join(env.Dir, "bootstrap"))
 		if err := env.Bootstrap(ctx, *upgrader, os.Stdout); err != nil {
