@@ -179,3 +179,38 @@ func TestRelease_realHost(t *testing.T) {
 		t.Fatalf("a failed unpack changed the tree:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// With sudo = true the release lives in a root-owned directory the deploy
+// user cannot write: staged upload, root-owned release, exact undo.
+func TestRelease_sudo(t *testing.T) {
+	bed := testbed.New(t, "web")
+	h := bed.Host("web")
+	tg, err := bed.Target("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &modtest.Runner{T: t, Env: &modtest.Env{ID: "r1", Targets: map[string]modules.Target{"web": tg}}, Host: "web", Dir: t.TempDir()}
+	artifact(t, r.Dir, "1.0.0")
+	before := modtest.Snapshot(t, h.Exec, []string{"/opt"})
+	m := &Release{}
+	cfg := r.Decode(m, `release {
+  artifact = "dist/app-1.0.0.tar.gz"
+  dir      = "/opt/rootapp"
+  version  = "1.0.0"
+  shared   = ["log"]
+  activate = "bin/app > /opt/rootapp/shared/log/started"
+  sudo     = true
+}`)
+	_, st := r.MustApply(m, cfg)
+	out, err := h.Exec(t.Context(), "stat -c '%U' /opt/rootapp/releases/1.0.0/bin/app; readlink /opt/rootapp/current; cat /opt/rootapp/shared/log/started; ls -a /tmp")
+	if err != nil || out != "root\n/opt/rootapp/releases/1.0.0\napp 1.0.0\n.\n..\n" {
+		t.Fatalf("after apply (owner, current, activate output, no staged file left in /tmp): %q %v", out, err)
+	}
+	if p := r.Plan(m, cfg); p.Change != modules.NoOp {
+		t.Fatalf("re-plan = %s %s", p.Change, p.Summary)
+	}
+	r.Undo(m, cfg, st)
+	if after := modtest.Snapshot(t, h.Exec, []string{"/opt"}); after != before {
+		t.Fatalf("undo:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
