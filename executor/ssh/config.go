@@ -53,8 +53,8 @@ type Options struct {
 	// CommandTimeout bounds a command whose Command.Timeout is 0 (1h when 0).
 	CommandTimeout time.Duration
 	// KeepaliveInterval and KeepaliveMax: a connection with no reply to
-	// keepalive@openssh.com for Interval*Max is dead (9s and 3 when 0: a
-	// silently dead link fails within 30s).
+	// keepalive@openssh.com for Interval*Max is dead (5s and 3 when 0: 15s,
+	// plus one reconnect attempt within the connect timeout: under 30s).
 	KeepaliveInterval time.Duration
 	KeepaliveMax      int
 	// MaxSessions bounds concurrent sessions per connection (10, OpenSSH's
@@ -70,7 +70,7 @@ func (o Options) withDefaults() Options {
 		o.CommandTimeout = time.Hour
 	}
 	if o.KeepaliveInterval <= 0 {
-		o.KeepaliveInterval = 9 * time.Second
+		o.KeepaliveInterval = 5 * time.Second
 	}
 	if o.KeepaliveMax <= 0 {
 		o.KeepaliveMax = 3

@@ -125,15 +125,8 @@ func (t *Target) conn(ctx context.Context) (*conn, error) {
 	if t.c != nil && t.c.alive() {
 		return t.c, nil
 	}
-	var lost error
-	if t.c != nil {
-		lost = t.c.err()
-	}
 	c, err := t.pool.dial(ctx, t.name, t.cfg)
 	if err != nil {
-		if lost != nil {
-			err = fmt.Errorf("%w (reconnecting after: %v)", err, lost)
-		}
 		return nil, t.errf("connect "+t.cfg.User+"@"+t.cfg.addr(), err)
 	}
 	t.c = c
@@ -160,7 +153,11 @@ func (t *Target) do(ctx context.Context, op string, retry bool, fn func(c *conn)
 	if err != nil && !c.alive() && ctx.Err() == nil && (retry || errors.Is(err, errNotStarted)) {
 		c2, err2 := t.conn(ctx)
 		if err2 != nil {
-			return t.errf(op, fmt.Errorf("%w; %v", c.err(), err2))
+			var he *Error
+			if errors.As(err2, &he) {
+				err2 = fmt.Errorf("%s: %w", he.Op, he.Err)
+			}
+			return t.errf(op, fmt.Errorf("%w; reconnect failed: %v", c.err(), err2))
 		}
 		err = fn(c2)
 	}
