@@ -56,14 +56,8 @@ func PostgresOn(t testing.TB, exec ExecFunc, port int) *Remote {
 	}
 	t.Cleanup(r.stopRemote)
 	data := filepath.Join(dir, "data")
-	pwfile := filepath.Join(dir, "pwfile")
-	if err := os.WriteFile(pwfile, []byte(r.Password+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	initdb := command(cred, filepath.Join(PostgresBin, "initdb"), "-D", data, "-U", "postgres",
-		"--pwfile", pwfile, "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
-	if out, err := initdb.CombinedOutput(); err != nil {
-		t.Fatalf("testdb: initdb: %v\n%s", err, out)
+	if err := initPostgres(cred, dir, r.Password); err != nil {
+		t.Fatalf("testdb: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

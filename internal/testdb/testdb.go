@@ -352,19 +352,10 @@ func startPostgres() (*Server, error) {
 		return nil, err
 	}
 	data := filepath.Join(dir, "data")
-	pwfile := filepath.Join(dir, "pwfile")
-	if err := os.WriteFile(pwfile, []byte(s.Password+"\n"), 0o644); err != nil {
+	if err := initPostgres(cred, dir, s.Password); err != nil {
 		s.stop()
 		return nil, err
 	}
-	initdb := command(cred, filepath.Join(PostgresBin, "initdb"), "-D", data, "-U", "postgres",
-		"--pwfile", pwfile, "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8",
-		"--locale=C.UTF-8", "--no-sync")
-	if out, err := initdb.CombinedOutput(); err != nil {
-		s.stop()
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
-	}
-	_ = os.Remove(pwfile)
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		port, err := freePort()
@@ -445,6 +436,23 @@ func startMariaDB() (*Server, error) {
 	}
 	s.stop()
 	return nil, lastErr
+}
+
+// initPostgres creates a cluster in dir/data whose superuser postgres has
+// password over TCP (scram) and is trusted on the unix socket.
+func initPostgres(cred *syscall.Credential, dir, password string) error {
+	pwfile := filepath.Join(dir, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(password+"\n"), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(pwfile)
+	initdb := command(cred, filepath.Join(PostgresBin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "postgres",
+		"--pwfile", pwfile, "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8",
+		"--locale=C.UTF-8", "--no-sync")
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	return nil
 }
 
 // launch starts the server and waits until the superuser can connect over TCP.
