@@ -136,3 +136,38 @@ chown root:root /opt/app/site/b && chmod 0755 /opt/app/site/b`)
 		t.Fatalf("a failed upload changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// BenchmarkUpload_realHost measures the upload action end to end on a real
+// host: sha256 plan probe, previous-content copy, atomic write of 16 MiB.
+func BenchmarkUpload_realHost(b *testing.B) {
+	testbed.Require(b)
+	bed := testbed.New(b, "web")
+	tg, err := bed.Target("web")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := bed.Host("web").Exec(b.Context(), "mkdir -p /opt/app && chown deploy /opt/app"); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	data := make([]byte, 16<<20)
+	r := &modtest.Runner{T: b, Env: &modtest.Env{ID: "r1", Targets: map[string]modules.Target{"web": tg}}, Host: "web", Dir: dir}
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	u := &Upload{}
+	cfg := r.Decode(u, `upload {
+  source = "big.bin"
+  destination = "/opt/app/big.bin"
+}`)
+	b.SetBytes(int64(len(data)))
+	for i := 0; b.Loop(); i++ {
+		data[0] = byte(i + 1) // new content every time: a real write
+		if err := os.WriteFile(filepath.Join(dir, "big.bin"), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if out, _ := r.MustApply(u, cfg); !out.Changed {
+			b.Fatal("nothing written")
+		}
+	}
+}
