@@ -216,9 +216,6 @@ func (m *Migrate) Apply(ctx context.Context, req *modules.Request) (*modules.Out
 		return nil, err
 	}
 	defer db.Close()
-	if err := ensureTable(ctx, db); err != nil {
-		return nil, err
-	}
 	cur, dirty, err := readVersion(ctx, db)
 	if err != nil {
 		return nil, err
@@ -231,6 +228,9 @@ func (m *Migrate) Apply(ctx context.Context, req *modules.Request) (*modules.Out
 		if err := req.Record(st); err != nil {
 			return nil, err
 		}
+	}
+	if err := ensureTable(ctx, db); err != nil {
+		return nil, err
 	}
 	todo := pending(migs, cur)
 	out := &modules.Outcome{Undo: st, Outputs: map[string]cty.Value{"from": versionVal(cur), "to": versionVal(cur)}}
