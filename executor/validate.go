@@ -89,11 +89,7 @@ func (v *validator) cycles() {
 					}
 				}
 			}
-			rng := n.DeclRange
-			if r, ok := n.DependsOnRanges[next]; ok {
-				rng = r
-			}
-			r := rng
+			r := v.cfg.DependencyRange(n, next)
 			v.diags = append(v.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Dependency cycle",
@@ -195,7 +191,7 @@ func (v *validator) decode(b *lang.Block) *modules.Config {
 	if b.Loaded == nil {
 		return nil
 	}
-	return &modules.Config{Value: b.Loaded.Value, Ranges: b.Loaded.Ranges, DeclRange: b.DeclRange, Dir: v.cfg.Dir}
+	return &modules.Config{Value: b.Loaded.Value, Ranges: lang.BodyRanges(b.Body, b.Spec), DeclRange: b.DeclRange, Dir: v.cfg.Dir}
 }
 
 // validateModule runs a module's Validator; a panic in a module becomes a

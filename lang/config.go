@@ -111,10 +111,12 @@ type Database struct {
 type Phase struct {
 	Name      string
 	DependsOn []string // phase names
-	OnFailure string   // "rollback" (default) or "stop"
-	Escalate  *Escalate
-	Nodes     []string // addresses of the nodes declared inside
-	DeclRange hcl.Range
+	// DependsOnRanges: phase name -> where it is written in depends_on.
+	DependsOnRanges map[string]hcl.Range
+	OnFailure       string // "rollback" (default) or "stop"
+	Escalate        *Escalate
+	Nodes           []string // addresses of the nodes declared inside
+	DeclRange       hcl.Range
 }
 
 // Escalate is a phase's escalate block.
@@ -142,8 +144,11 @@ type Node struct {
 	// explicit depends_on, references in any expression of the node, and
 	// phase order (every node of a phase listed in the phase's depends_on).
 	DependsOn []string
-	// DependsOnRanges gives, for each address in DependsOn, where the
-	// dependency came from (for cycle diagnostics).
+	// DependsOnRanges gives, for each address in DependsOn that comes from
+	// depends_on or a reference, where it is written (for cycle
+	// diagnostics). Phase-order dependencies are not in it (a phase of N
+	// nodes after one of M can give N x M of them): Config.DependencyRange
+	// answers for every address.
 	DependsOnRanges map[string]hcl.Range
 
 	When      hcl.Expression // nil when absent
@@ -194,8 +199,8 @@ type Block struct {
 	Loaded    *Decoded // as Node.Loaded
 }
 
-// Decoded is a body decoded with DecodeBody.
+// Decoded is a body decoded with DecodeBody (its ranges: BodyRanges, not
+// kept, to keep big configurations small).
 type Decoded struct {
-	Value  cty.Value
-	Ranges map[string]hcl.Range
+	Value cty.Value
 }

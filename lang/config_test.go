@@ -74,7 +74,7 @@ func TestLoad_fullConfig(t *testing.T) {
 			t.Errorf("%s.DependsOn = %v, want %v", addr, n.DependsOn, deps)
 		}
 		for _, d := range n.DependsOn {
-			if _, ok := n.DependsOnRanges[d]; !ok {
+			if r := cfg.DependencyRange(n, d); r.Start.Line == 0 {
 				t.Errorf("%s: no range for dependency %s", addr, d)
 			}
 		}
@@ -85,6 +85,10 @@ func TestLoad_fullConfig(t *testing.T) {
 	}
 	if k := []string{inst.Step.Actions[0].Kind, inst.Step.Actions[1].Kind, inst.Step.Rollback[0].Kind}; !reflect.DeepEqual(k, []string{"upload", "run", "restore"}) {
 		t.Errorf("action order = %v", k)
+	}
+	// Phase order points at the phase's depends_on entry.
+	if r := cfg.DependencyRange(cfg.Nodes["check.regression"], "backup.db"); r.Start.Line != 17 || r.Start.Column != 17 {
+		t.Errorf("phase-order range = %v", r)
 	}
 	if c := cfg.Nodes["check.regression"].Check; c.Retries != 3 || c.Interval != time.Second || c.Timeout != 10*time.Second {
 		t.Errorf("check = %+v", c)

@@ -42,8 +42,6 @@ type loader struct {
 	// inStatic: decoding hosts and databases, where nodes are out of scope.
 	inStatic    bool
 	schemaCache *nodeSchemas
-	// phaseDepRanges: phase -> phase it depends on -> where that is written.
-	phaseDepRanges map[string]map[string]hcl.Range
 }
 
 type nodeBlock struct {
@@ -72,8 +70,6 @@ func Load(dir string, schemas Schemas, opts Options) (*Config, hcl.Diagnostics) 
 		parser:    hclparse.NewParser(),
 		varSource: map[string]*hcl.Range{},
 		pending:   map[string]*pendingNode{},
-
-		phaseDepRanges: map[string]map[string]hcl.Range{},
 	}
 	l.env = func(k string) (string, bool) { return os.LookupEnv(k) }
 	if opts.Env != nil {
@@ -163,7 +159,7 @@ func (l *loader) load() {
 	l.decodeLocals()
 	l.decodeConnectionAndHosts()
 	l.decodeDatabases()
-	l.decodeGraph()
+	l.decodeGraph(bodies)
 
 	// The hash covers the files and the (non-sensitive) variable values, so
 	// a saved plan can tell that either changed.

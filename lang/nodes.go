@@ -3,6 +3,7 @@ package lang
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -84,7 +85,7 @@ func (l *loader) bodySchemas() *nodeSchemas {
 	return s
 }
 
-func (l *loader) decodeGraph() {
+func (l *loader) decodeGraph(bodies []*hclsyntax.Body) {
 	phases := l.decodePhases()
 
 	// Register every node first, so references can be checked.
@@ -108,7 +109,7 @@ func (l *loader) decodeGraph() {
 		}
 	}
 	sort.Strings(addrs)
-	l.buildNodeScope()
+	l.buildNodeScope(bodies)
 	ctx := l.cfg.EvalContext(RunInfo{}, nil)
 
 	l.decodeNodes(addrs, ctx)
@@ -151,17 +152,43 @@ func (l *loader) decodeNodes(addrs []string, ctx *hcl.EvalContext) {
 }
 
 // buildNodeScope builds the node objects of the scope: name and kind known,
-// outputs unknown.
-func (l *loader) buildNodeScope() {
+// outputs unknown. Only nodes that some expression names are in it: node
+// references are always static (KIND.NAME), so no expression can reach the
+// others, and big configurations stay small.
+func (l *loader) buildNodeScope(bodies []*hclsyntax.Body) {
+	referenced := map[string]bool{}
+	var walk func(b *hclsyntax.Body)
+	var ts []hcl.Traversal
+	walk = func(b *hclsyntax.Body) {
+		for name, a := range b.Attributes {
+			if name != "depends_on" { // never evaluated: addresses only
+				ts = append(ts, a.Expr.Variables()...)
+			}
+		}
+		for _, nb := range b.Blocks {
+			walk(nb.Body)
+		}
+	}
+	for _, b := range bodies {
+		walk(b)
+	}
+	{
+		for _, t := range ts {
+			if name, _, ok := traversalName(t); ok && l.isNodeKind(t.RootName()) {
+				referenced[t.RootName()+"."+name] = true
+			}
+		}
+	}
 	s := l.cfg.scope
 	s.kindNames = map[string][]string{}
-	s.nodeObjs = map[string]cty.Value{}
 	s.kindObjs = map[string]cty.Value{}
 	for _, k := range l.nodeKinds() {
 		s.kindNames[k] = nil
 	}
-	for _, p := range l.pending {
-		s.kindNames[p.kind] = append(s.kindNames[p.kind], p.name)
+	for addr, p := range l.pending {
+		if referenced[addr] {
+			s.kindNames[p.kind] = append(s.kindNames[p.kind], p.name)
+		}
 	}
 	for kind, names := range s.kindNames {
 		sort.Strings(names)
@@ -171,9 +198,7 @@ func (l *loader) buildNodeScope() {
 		}
 		attrs := make(map[string]cty.Value, len(names))
 		for _, n := range names {
-			o := nodeObject(kind, n, outs)
-			s.nodeObjs[kind+"."+n] = o
-			attrs[n] = o
+			attrs[n] = nodeObject(kind, n, outs)
 		}
 		s.kindObjs[kind] = cty.ObjectVal(attrs)
 	}
@@ -275,12 +300,17 @@ func (l *loader) decodeModuleBody(p *pendingNode, body hcl.Body, spec hcldec.Spe
 	} else if spec != nil {
 		l.checkRefs(hcldec.Variables(body, spec), &p.refs)
 	}
-	val, ranges, diags := DecodeBody(body, spec, ctx)
+	if spec == nil {
+		_, _, diags := DecodeBody(body, spec, ctx)
+		l.diags = append(l.diags, diags...)
+		return nil
+	}
+	val, diags := hcldec.Decode(body, spec, ctx)
 	l.diags = append(l.diags, scrubDiags(dropContained(diags, p.refs.bad[before:]))...)
 	if diags.HasErrors() || len(p.refs.bad) > before {
 		return nil
 	}
-	return &Decoded{Value: val, Ranges: ranges}
+	return &Decoded{Value: val}
 }
 
 func (l *loader) decodeStep(p *pendingNode, c *hcl.BodyContent, ctx *hcl.EvalContext) {
@@ -564,12 +594,12 @@ func (l *loader) resolvePhases(phases map[string]*pendingPhase) {
 			}
 			pp.phase.Escalate.Checks = append(pp.phase.Escalate.Checks, addr)
 		}
-		l.phaseDepRanges[name] = map[string]hcl.Range{}
+		pp.phase.DependsOnRanges = map[string]hcl.Range{}
 		for _, d := range pp.dependsOn {
-			if _, dup := l.phaseDepRanges[name][d.phase]; dup {
+			if _, dup := pp.phase.DependsOnRanges[d.phase]; dup {
 				continue
 			}
-			l.phaseDepRanges[name][d.phase] = d.rng
+			pp.phase.DependsOnRanges[d.phase] = d.rng
 			pp.phase.DependsOn = append(pp.phase.DependsOn, d.phase)
 		}
 	}
@@ -755,34 +785,38 @@ func (l *loader) linkGraph(addrs []string) {
 			}
 		}
 	}
+	// Phase-order dependencies go into DependsOn only (see DependencyRange).
+	order := map[string][]string{}
 	for name, ph := range l.cfg.Phases {
 		var prevs []string
-		pp := ph.DependsOn
-		for _, d := range pp {
+		for _, d := range ph.DependsOn {
 			prevs = append(prevs, exitsOf(d)...)
 		}
 		if len(prevs) == 0 {
 			continue
 		}
-		for _, d := range pp {
-			rng, ok := l.phaseDepRanges[name][d]
-			if !ok {
-				rng = ph.DeclRange
-			}
-			for _, a := range entries[name] {
-				for _, e := range exitsOf(d) {
-					add(a, e, rng)
-				}
-			}
+		for _, a := range entries[name] {
+			order[a] = prevs
 		}
 	}
 	for _, a := range addrs {
 		n := l.pending[a].node
 		m := deps[a]
-		n.DependsOn = sortedKeys(m)
-		n.DependsOnRanges = m
-		if n.DependsOnRanges == nil {
-			n.DependsOnRanges = map[string]hcl.Range{}
+		if m == nil {
+			m = map[string]hcl.Range{}
 		}
+		all := make([]string, 0, len(m)+len(order[a]))
+		for d := range m {
+			all = append(all, d)
+		}
+		for _, d := range order[a] {
+			if _, ok := m[d]; !ok {
+				all = append(all, d)
+			}
+		}
+		sort.Strings(all)
+		all = slices.Compact(all)
+		n.DependsOn = all
+		n.DependsOnRanges = m
 	}
 }

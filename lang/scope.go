@@ -16,16 +16,17 @@ import (
 type scope struct {
 	static    map[string]cty.Value // var, local, host, database
 	funcs     map[string]function.Function
-	kindNames map[string][]string  // node kind -> names, sorted
-	nodeObjs  map[string]cty.Value // address -> object with outputs unknown
-	kindObjs  map[string]cty.Value // node kind -> object of nodeObjs
+	kindNames map[string][]string  // node kind -> names of the referenced nodes, sorted
+	kindObjs  map[string]cty.Value // node kind -> object of node objects (outputs unknown)
 }
 
 // EvalContext returns the scope for evaluating expressions of this
 // configuration: var, local, host, database, run, every node kind and the
 // functions. A node missing from outputs is an object with name and kind
 // known and its declared outputs unknown, marked AfterMark(addr). outputs
-// maps a node address to an object of its outputs.
+// maps a node address to an object of its outputs. Only nodes that some
+// expression of the configuration references are in the scope (node
+// references are static, so no expression can reach the others).
 //
 // Impure functions (timestamp) return real values only when the
 // configuration was loaded with Options.Apply; otherwise (validate, plan)
@@ -49,17 +50,17 @@ func (c *Config) EvalContext(run RunInfo, outputs map[string]cty.Value) *hcl.Eva
 	// Rebuild only the kinds that have outputs.
 	touched := map[string]bool{}
 	for addr := range outputs {
-		if _, ok := s.nodeObjs[addr]; ok {
+		if _, ok := s.kindNames[kindOf(addr)]; ok {
 			touched[kindOf(addr)] = true
 		}
 	}
 	for kind := range touched {
 		names := s.kindNames[kind]
 		attrs := make(map[string]cty.Value, len(names))
+		def := s.kindObjs[kind]
 		for _, n := range names {
-			addr := kind + "." + n
-			obj := s.nodeObjs[addr]
-			if out, ok := outputs[addr]; ok {
+			obj := def.GetAttr(n)
+			if out, ok := outputs[kind+"."+n]; ok {
 				obj = mergeOutputs(obj, out)
 			}
 			attrs[n] = obj
@@ -153,6 +154,13 @@ func DecodeBody(body hcl.Body, spec hcldec.Spec, ctx *hcl.EvalContext) (cty.Valu
 		return cty.EmptyObjectVal, ranges, diags
 	}
 	val, diags := hcldec.Decode(body, spec, ctx)
+	return val, BodyRanges(body, spec), diags
+}
+
+// BodyRanges maps each attribute present in body to its expression's range
+// and each nested block type to its first block's DefRange.
+func BodyRanges(body hcl.Body, spec hcldec.Spec) map[string]hcl.Range {
+	ranges := map[string]hcl.Range{}
 	if sb, ok := body.(*hclsyntax.Body); ok {
 		// The cheap way for native syntax: no schema to build.
 		for name, a := range sb.Attributes {
@@ -163,17 +171,19 @@ func DecodeBody(body hcl.Body, spec hcldec.Spec, ctx *hcl.EvalContext) (cty.Valu
 				ranges[b.Type] = b.DefRange()
 			}
 		}
-	} else if content, _, _ := body.PartialContent(hcldec.ImpliedSchema(spec)); content != nil {
-		for name, a := range content.Attributes {
-			ranges[name] = a.Expr.Range()
-		}
-		for _, b := range content.Blocks {
-			if _, ok := ranges[b.Type]; !ok {
-				ranges[b.Type] = b.DefRange
+	} else if spec != nil {
+		if content, _, _ := body.PartialContent(hcldec.ImpliedSchema(spec)); content != nil {
+			for name, a := range content.Attributes {
+				ranges[name] = a.Expr.Range()
+			}
+			for _, b := range content.Blocks {
+				if _, ok := ranges[b.Type]; !ok {
+					ranges[b.Type] = b.DefRange
+				}
 			}
 		}
 	}
-	return val, ranges, diags
+	return ranges
 }
 
 // HostNames returns the names of the hosts in v: one host object (host.x)
@@ -244,4 +254,22 @@ func (c *Config) StepHosts(n *Node, ctx *hcl.EvalContext) ([]string, hcl.Diagnos
 
 func convertString(v cty.Value) (cty.Value, error) {
 	return convert.Convert(v, cty.String)
+}
+
+// DependencyRange says where n's dependency on dep comes from: its
+// depends_on or reference, or for phase order the phase's depends_on entry
+// (the phase block when phases between them are empty).
+func (c *Config) DependencyRange(n *Node, dep string) hcl.Range {
+	if r, ok := n.DependsOnRanges[dep]; ok {
+		return r
+	}
+	if ph := c.Phases[n.Phase]; ph != nil {
+		if d := c.Nodes[dep]; d != nil {
+			if r, ok := ph.DependsOnRanges[d.Phase]; ok {
+				return r
+			}
+		}
+		return ph.DeclRange
+	}
+	return n.DeclRange
 }
