@@ -229,14 +229,14 @@ func (m *Migrate) Apply(ctx context.Context, req *modules.Request) (*modules.Out
 			return nil, err
 		}
 	}
-	if err := ensureTable(ctx, db); err != nil {
-		return nil, err
-	}
 	todo := pending(migs, cur)
 	out := &modules.Outcome{Undo: st, Outputs: map[string]cty.Value{"from": versionVal(cur), "to": versionVal(cur)}}
 	if len(todo) == 0 {
 		out.Message = fmt.Sprintf("no pending migrations (version %s)", showVersion(cur))
 		return out, nil
+	}
+	if err := ensureTable(ctx, db); err != nil {
+		return nil, err
 	}
 	for _, mig := range todo {
 		if req.Log != nil {
