@@ -247,7 +247,17 @@ func parseProbe(r io.Reader, req *probeReq) (*rawSample, error) {
 			if err1 != nil || err2 != nil || i < 0 || i >= len(req.Logs) {
 				return nil, fmt.Errorf("%w: %q", errProtocol, hdr)
 			}
-			if err := readData(br, marker, f[2], f[4:], off, &req.Logs[i], &out.Logs[i]); err != nil {
+			// The offsets are the ones this request asked for; anything else
+			// would move the cursor backwards or skip lines.
+			l := &req.Logs[i]
+			want := l.Cur.Off
+			if f[2] == "new" || (f[2] == "cur" && out.Logs[i].Truncated) {
+				want = 0
+			}
+			if l.Start || off != want {
+				return nil, fmt.Errorf("%w: %q", errProtocol, hdr)
+			}
+			if err := readData(br, marker, f[2], f[4:], off, l, &out.Logs[i]); err != nil {
 				return nil, err
 			}
 		default:

@@ -233,9 +233,11 @@ func (w *window) judgeAfterDeadline() (*modules.Outcome, error) {
 		return nil, fmt.Errorf("%s: reading samples: %w", w.node, err)
 	}
 	w.st.Samples = max(w.st.Samples, n)
-	gap := "no sample was taken"
+	gap := "no sample was taken: nothing was observed"
 	if n > 0 {
-		gap = fmt.Sprintf("the last sample was taken at %s, %s before the deadline", last.UTC().Format(time.RFC3339), w.mark.Deadline.Sub(last).Round(time.Second))
+		gap = fmt.Sprintf("they cover %s of the %s window (the last at %s, %s before the deadline)",
+			last.Sub(w.mark.Started).Round(time.Second), w.mark.Deadline.Sub(w.mark.Started).Round(time.Second),
+			last.UTC().Format(time.RFC3339), w.mark.Deadline.Sub(last).Round(time.Second))
 	}
 	how := fmt.Sprintf("the deadline %s passed while upgrader was down; judged from the %d samples in %s; %s",
 		w.mark.Deadline.UTC().Format(time.RFC3339), n, w.path, gap)
