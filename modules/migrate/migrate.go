@@ -268,12 +268,12 @@ func (*Migrate) Undo(ctx context.Context, req *modules.Request, raw json.RawMess
 		return err
 	}
 	defer db.Close()
-	if err := ensureTable(ctx, db); err != nil {
-		return err
-	}
 	cur, dirty, err := readVersion(ctx, db)
 	if err != nil {
 		return err
+	}
+	if cur < 0 {
+		return nil // nothing was applied
 	}
 	if dirty {
 		return fmt.Errorf("database %q: version %d is dirty (a migration failed halfway on a non-transactional database): repair it by hand or restore a backup", s.database, cur)
