@@ -65,6 +65,7 @@ func (*Command) Check(ctx context.Context, req *modules.Request) error {
 		host = req.Host
 	}
 	cmdline := modules.GetString(v, "command")
+	shown := modules.Shown(v, "command")
 	codes, _, err := run.ExitCodes(v, "expect_exit")
 	if err != nil {
 		return err
@@ -80,7 +81,7 @@ func (*Command) Check(ctx context.Context, req *modules.Request) error {
 		return rerr
 	}
 	if err != nil {
-		return modules.OnHost(host, fmt.Errorf("%s: %w", cmdline, err))
+		return modules.OnHost(host, fmt.Errorf("%s: %w", shown, err))
 	}
 	out := run.Output(res)
 	exitOK := false
@@ -88,10 +89,10 @@ func (*Command) Check(ctx context.Context, req *modules.Request) error {
 		exitOK = exitOK || c == res.ExitCode
 	}
 	if !exitOK {
-		return fmt.Errorf("host %q: %s: expected exit %s, got %d; output: %s", host, cmdline, run.CodesText(codes), res.ExitCode, trim(out))
+		return fmt.Errorf("host %q: %s: expected exit %s, got %d; output: %s", host, shown, run.CodesText(codes), res.ExitCode, trim(out))
 	}
 	if want != "" && !strings.Contains(string(res.Stdout)+string(res.Stderr), want) {
-		return fmt.Errorf("host %q: %s: expected output containing %q, got: %s", host, cmdline, want, trim(out))
+		return fmt.Errorf("host %q: %s: expected output containing %q, got: %s", host, shown, modules.Shown(v, "expect_output"), trim(out))
 	}
 	return nil
 }

@@ -49,3 +49,20 @@ func TestCommand_check(t *testing.T) {
 		})
 	}
 }
+
+// A command or expected output built from a sensitive value never shows in the failure.
+func TestCommand_checkSensitive(t *testing.T) {
+	src := "command {\n host = { name = \"standby\" }\n command = \"login ${var.secret}\"\n expect_output = \"ok ${var.secret}\"\n}\n"
+	m := &Command{}
+	cfg, ds := modtest.DecodeBlock("t.hcl", []byte(src), m.Spec(), modtest.EvalContext(), ".")
+	if ds.HasErrors() {
+		t.Fatal(ds)
+	}
+	h := modtest.NewFakeHost("standby")
+	h.Probes["login hunter2"], h.Outputs["login hunter2"] = 0, "denied"
+	env := &modtest.Env{Targets: map[string]modules.Target{"standby": h}}
+	err := m.Check(context.Background(), &modules.Request{Config: cfg, Env: env})
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), `(sensitive): expected output containing "(sensitive)", got: "denied"`) {
+		t.Fatalf("err = %v", err)
+	}
+}

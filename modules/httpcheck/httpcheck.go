@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -163,9 +164,13 @@ func (*HTTP) Check(ctx context.Context, req *modules.Request) error {
 			hreq.Header.Set(k, val)
 		}
 	}
-	what := method + " " + rawURL
+	what := method + " " + modules.Shown(v, "url")
 	resp, err := client.Do(hreq)
 	if err != nil {
+		var ue *url.Error
+		if modules.Sensitive(v, "url") && errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL
+		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer resp.Body.Close()
@@ -178,7 +183,7 @@ func (*HTTP) Check(ctx context.Context, req *modules.Request) error {
 		return fmt.Errorf("%s: expected status %d, got %d; body: %s", what, wantStatus, resp.StatusCode, Trim(got))
 	}
 	if s := modules.GetString(v, "expect_body"); s != "" && !bytes.Contains(got, []byte(s)) {
-		return fmt.Errorf("%s: expected the body to contain %q, got: %s", what, s, Trim(got))
+		return fmt.Errorf("%s: expected the body to contain %q, got: %s", what, modules.Shown(v, "expect_body"), Trim(got))
 	}
 	if s := modules.GetString(v, "expect_body_regex"); s != "" {
 		re, err := regexp.Compile(s)

@@ -71,7 +71,7 @@ func TestHTTP_check(t *testing.T) {
 	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"server": cty.ObjectVal(map[string]cty.Value{
 		"url": cty.StringVal(plain.URL), "tls_url": cty.StringVal(secure.URL),
 		"ca_file": cty.StringVal(caFile), "closed_url": cty.StringVal(closed),
-	})}}
+	}), "secret": cty.StringVal("hunter2").Mark(modtest.SensitiveMark)}}
 	files, _ := filepath.Glob("testdata/check/*.hcl")
 	if len(files) == 0 {
 		t.Fatal("no cases")
@@ -106,6 +106,9 @@ func TestHTTP_check(t *testing.T) {
 				t.Fatalf("check passed, want an error containing %q", want)
 			case want != "pass" && !strings.Contains(err.Error(), want):
 				t.Fatalf("error %q\nwant it to contain %q", err, want)
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("the error shows a sensitive value: %v", err)
 			}
 		})
 	}

@@ -217,7 +217,7 @@ func (*Release) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, 
 	}
 	fmt.Fprintf(&d, "switch %s -> %s\n", a.current(), rel)
 	if a.activate != "" {
-		fmt.Fprintf(&d, "activate: %s\n", a.activate)
+		fmt.Fprintf(&d, "activate: %s\n", modules.Shown(cfg.Value, "activate"))
 	}
 	fmt.Fprintf(&d, "keep the newest %d releases (never %s or the previous one)\n", a.keep, a.version)
 	p.Detail = d.String()

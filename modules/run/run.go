@@ -103,6 +103,7 @@ func ExitCodes(v cty.Value, attr string) (codes []int, ok bool, err error) {
 
 type args struct {
 	command, creates, unless string
+	shown, unlessShown       string // for plans, logs and errors: "(sensitive)" when marked
 	sudo                     bool
 	env                      map[string]string
 	timeout                  time.Duration
@@ -113,12 +114,14 @@ type args struct {
 func decode(cfg *modules.Config) (*args, error) {
 	v := cfg.Value
 	a := &args{
-		command: modules.GetString(v, "command"),
-		creates: modules.GetString(v, "creates"),
-		unless:  modules.GetString(v, "unless"),
-		sudo:    modules.GetBool(v, "sudo", false),
-		env:     modules.GetStringMap(v, "env"),
-		known:   true,
+		command:     modules.GetString(v, "command"),
+		creates:     modules.GetString(v, "creates"),
+		unless:      modules.GetString(v, "unless"),
+		shown:       modules.Shown(v, "command"),
+		unlessShown: modules.Shown(v, "unless"),
+		sudo:        modules.GetBool(v, "sudo", false),
+		env:         modules.GetStringMap(v, "env"),
+		known:       true,
 	}
 	for _, k := range []string{"command", "creates", "unless"} {
 		if !modules.Get(v, k).IsWhollyKnown() {
@@ -152,7 +155,7 @@ func skipReason(ctx context.Context, r modules.Reader, a *args) (string, error) 
 			return "", err
 		}
 		if res.ExitCode == 0 {
-			return fmt.Sprintf("unless %q exited 0", a.unless), nil
+			return fmt.Sprintf("unless %q exited 0", a.unlessShown), nil
 		}
 	}
 	return "", nil
@@ -186,7 +189,7 @@ func summary(cfg *modules.Config, a *args) string {
 	if !c.IsKnown() {
 		return "run (command known after apply)"
 	}
-	s := a.command
+	s := a.shown
 	if a.sudo {
 		s = "sudo " + s
 	}
@@ -215,7 +218,7 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 	}
 	res, err := t.Run(ctx, modules.Command{Cmd: a.command, Sudo: a.sudo, Env: a.env, Timeout: a.timeout, Stdout: log, Stderr: log})
 	if err != nil {
-		return nil, modules.OnHost(req.Host, fmt.Errorf("%s: %w", firstLine(a.command, 80), err))
+		return nil, modules.OnHost(req.Host, fmt.Errorf("%s: %w", firstLine(a.shown, 80), err))
 	}
 	out := Output(res)
 	for _, c := range a.expect {
@@ -223,7 +226,7 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 			return &modules.Outcome{Changed: true, Message: fmt.Sprintf("exit %d%s", res.ExitCode, prefixed(out))}, nil
 		}
 	}
-	return nil, fmt.Errorf("host %q: %s: exit %d, expected %s%s", req.Host, firstLine(a.command, 80), res.ExitCode, CodesText(a.expect), prefixed(out))
+	return nil, fmt.Errorf("host %q: %s: exit %d, expected %s%s", req.Host, firstLine(a.shown, 80), res.ExitCode, CodesText(a.expect), prefixed(out))
 }
 
 // Output returns a command's stdout and stderr, trimmed to MessageCap (the tail

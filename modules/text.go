@@ -1,0 +1,48 @@
+package modules
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+// ShellQuote quotes s for a POSIX shell command line (single quotes), so
+// paths and values given by users can be spliced into a Command.Cmd.
+func ShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// OnHost prefixes err with the host's name unless it already names it (the
+// transport's errors do), so that every host failure names its host once.
+func OnHost(host string, err error) error {
+	if err == nil || strings.Contains(err.Error(), `host "`+host+`"`) {
+		return err
+	}
+	return fmt.Errorf("host %q: %w", host, err)
+}
+
+// Sensitive reports whether obj.attr carries a mark on a known value: the
+// values of sensitive variables, and everything computed from them, do.
+func Sensitive(obj cty.Value, attr string) bool {
+	if obj.IsNull() || !obj.IsKnown() {
+		return false
+	}
+	if obj.IsMarked() {
+		return obj.IsWhollyKnown()
+	}
+	if !obj.Type().IsObjectType() || !obj.Type().HasAttribute(attr) {
+		return false
+	}
+	v := obj.GetAttr(attr)
+	return v.IsWhollyKnown() && v.ContainsMarked()
+}
+
+// Shown is obj.attr as a string for plans, logs, errors and the journal:
+// "(sensitive)" when it is sensitive.
+func Shown(obj cty.Value, attr string) string {
+	if Sensitive(obj, attr) {
+		return "(sensitive)"
+	}
+	return GetString(obj, attr)
+}
