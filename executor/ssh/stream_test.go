@@ -1,0 +1,75 @@
+package ssh
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/upgrader-dev/upgrader/modules"
+)
+
+// The framing survives any split of the stream into reads, and output that
+// resembles the marker.
+func TestStream_untilSplitReads(t *testing.T) {
+	const b = "__UPGRADER_0123"
+	cases := []struct{ in, out1, line1, out2, line2 string }{
+		{"hello\n\n" + b + " 0\nsecond\n" + b + " 3\n", "hello\n", "0", "second", "3"},
+		{"\n" + b + " 12\n\n" + b + " 0\n", "", "12", "", "0"},
+		{"__UPGRADER_ almost\n__UPGRADER_012 also\n" + b + "4 1\n\n" + b + " 2\n", "__UPGRADER_ almost\n__UPGRADER_012 also\n" + b + "4 1\n", "2", "", ""},
+	}
+	for _, c := range cases {
+		for _, r := range []io.Reader{strings.NewReader(c.in), iotest.OneByteReader(strings.NewReader(c.in)), iotest.HalfReader(strings.NewReader(c.in))} {
+			s := &stream{r: r}
+			var out bytes.Buffer
+			emit := func(p []byte) { out.Write(p) }
+			line, err := s.until([]byte("\n"+b+" "), emit)
+			if err != nil || out.String() != c.out1 || line != c.line1 {
+				t.Fatalf("%q: first: %q %q %v", c.in, out.String(), line, err)
+			}
+			if c.line2 == "" {
+				continue
+			}
+			out.Reset()
+			line, err = s.until([]byte("\n"+b+" "), emit)
+			if err != nil || out.String() != c.out2 || line != c.line2 {
+				t.Fatalf("%q: second: %q %q %v", c.in, out.String(), line, err)
+			}
+		}
+	}
+}
+
+func TestStream_untilEOF(t *testing.T) {
+	s := &stream{r: strings.NewReader("partial output")}
+	var out bytes.Buffer
+	if _, err := s.until([]byte("\n__UPGRADER_x "), func(p []byte) { out.Write(p) }); err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Fatalf("want an error at EOF, got %v", err)
+	}
+}
+
+func TestScript_envAndSudo(t *testing.T) {
+	cases := []struct {
+		cmd  string
+		env  map[string]string
+		sudo bool
+		want string
+		bad  bool
+	}{
+		{"echo hi", nil, false, "echo hi", false},
+		{"echo $A", map[string]string{"B": "2", "A": "it's"}, false, `export A='it'\''s'; export B='2'; echo $A`, false},
+		{"id", map[string]string{"X": "1"}, true, `sudo -n -- sh -c 'export X='\''1'\''; id'`, false},
+		{"id", map[string]string{"1X": "1"}, false, "", true},
+		{"id", map[string]string{"A;rm": "1"}, false, "", true},
+	}
+	for _, c := range cases {
+		got, err := script(modulesCommand(c.cmd, c.env), c.sudo)
+		if (err != nil) != c.bad || got != c.want {
+			t.Errorf("%q %v: got %q %v", c.cmd, c.env, got, err)
+		}
+	}
+}
+
+func modulesCommand(cmd string, env map[string]string) modules.Command {
+	return modules.Command{Cmd: cmd, Env: env}
+}
