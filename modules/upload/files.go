@@ -279,8 +279,11 @@ func write(ctx context.Context, req *modules.Request, t modules.Target, todo []v
 	}
 	for i, v := range todo {
 		if fs := st.Files[i]; fs.Prev != "" {
+			// Copies kept by earlier runs go: this write makes them stale.
 			// cp -p keeps mode, owner and times of the previous file for Undo.
-			if err := run(ctx, t, fmt.Sprintf("test -e %s || cp -p -- %s %s", q(fs.Prev), q(fs.Path), q(fs.Prev)), opt.Sudo); err != nil {
+			cmd := fmt.Sprintf(`for f in %s.upgrader-prev-*; do [ "$f" = %s ] || rm -f -- "$f"; done; test -e %s || cp -p -- %s %s`,
+				q(fs.Path), q(fs.Prev), q(fs.Prev), q(fs.Path), q(fs.Prev))
+			if err := run(ctx, t, cmd, opt.Sudo); err != nil {
 				return err
 			}
 		}

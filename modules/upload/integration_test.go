@@ -171,3 +171,22 @@ func BenchmarkUpload_realHost(b *testing.B) {
 		}
 	}
 }
+
+// The copy of the previous content stays beside the target for this run's
+// undo; the next run that writes the file removes the older copy.
+func TestUpload_previousCopies(t *testing.T) {
+	r, h := hostRunner(t)
+	exec(t, h, `mkdir -p /opt/app && printf 'v0\n' > /opt/app/a.conf && chown -R deploy:deploy /opt/app`)
+	u := &Upload{}
+	for i, run := range []string{"r1", "r2"} {
+		writeLocal(t, r.Dir, "a.conf", "v"+string(rune('1'+i))+"\n")
+		r.Env.ID = run
+		r.MustApply(u, r.Decode(u, `upload {
+  source = "a.conf"
+  destination = "/opt/app/a.conf"
+}`))
+	}
+	if got := exec(t, h, "cd /opt/app && ls -a && cat a.conf a.conf.upgrader-prev-r2"); got != ".\n..\na.conf\na.conf.upgrader-prev-r2\nv2\nv1\n" {
+		t.Fatalf("got %q", got)
+	}
+}
