@@ -56,8 +56,9 @@ func NewFakeHost(name string) *FakeHost {
 
 func (h *FakeHost) Host() modules.HostInfo { return h.Info }
 
-// resolve follows symlinks of the final path element (enough for tests).
+// resolve follows every symlink in p, as open(2) does.
 func (h *FakeHost) resolve(p string) string {
+	p = h.resolveDir(p)
 	for range 10 {
 		t, ok := h.Links[p]
 		if !ok {
@@ -66,9 +67,19 @@ func (h *FakeHost) resolve(p string) string {
 		if !path.IsAbs(t) {
 			t = path.Join(path.Dir(p), t)
 		}
-		p = t
+		p = h.resolveDir(path.Clean(t))
 	}
 	return p
+}
+
+// resolveDir follows symlinks in the directories of p, not in its last
+// element, as lstat(2) does.
+func (h *FakeHost) resolveDir(p string) string {
+	p = path.Clean(p)
+	if p == "/" {
+		return p
+	}
+	return path.Join(h.resolve(path.Dir(p)), path.Base(p))
 }
 
 func (h *FakeHost) isDir(p string) bool {
@@ -92,7 +103,7 @@ func (h *FakeHost) isDir(p string) bool {
 func (h *FakeHost) Stat(ctx context.Context, p string) (modules.FileInfo, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	p = path.Clean(p)
+	p = h.resolveDir(p)
 	if t, ok := h.Links[p]; ok {
 		fi := h.statLocked(h.resolve(p))
 		fi.Exists, fi.IsLink, fi.LinkTarget = true, true, t
@@ -173,7 +184,8 @@ func (h *FakeHost) Dial(ctx context.Context, network, addr string) (net.Conn, er
 //	-- local/PATH --   files of the configuration directory; a PATH ending in
 //	                   .tar.gz lists file names packed into a tar.gz (content: the name)
 //	-- host/PATH --    files on the host (absolute PATH without the leading /)
-//	-- host.json --    {"modes": {PATH: "0600"}, "links": {PATH: TARGET}, "dirs": [PATH], "probes": {CMD: EXIT}}
+//	-- host.json --    {"modes": {PATH: "0600"}, "links": {PATH: TARGET}, "dirs": [PATH],
+//	                   "probes": {CMD: EXIT}, "outputs": {CMD: STDOUT}}
 //	-- want --         "key: value" lines the test compares (change, summary, reason, detail ...)
 type Case struct {
 	Name   string
@@ -193,10 +205,11 @@ func LoadCase(t testing.TB, file string) *Case {
 	c := &Case{Name: strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)), Dir: t.TempDir(),
 		Host: NewFakeHost("web"), Want: map[string][]string{}}
 	var meta struct {
-		Modes  map[string]string `json:"modes"`
-		Links  map[string]string `json:"links"`
-		Dirs   []string          `json:"dirs"`
-		Probes map[string]int    `json:"probes"`
+		Modes   map[string]string `json:"modes"`
+		Links   map[string]string `json:"links"`
+		Dirs    []string          `json:"dirs"`
+		Probes  map[string]int    `json:"probes"`
+		Outputs map[string]string `json:"outputs"`
 	}
 	for _, f := range ar.Files {
 		switch {
@@ -248,6 +261,9 @@ func LoadCase(t testing.TB, file string) *Case {
 	}
 	for cmd, code := range meta.Probes {
 		c.Host.Probes[cmd] = code
+	}
+	for cmd, out := range meta.Outputs {
+		c.Host.Outputs[cmd] = out
 	}
 	return c
 }

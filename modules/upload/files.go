@@ -93,6 +93,23 @@ func decide(ctx context.Context, r modules.Reader, files []File, opt Options) ([
 		if err != nil {
 			return nil, err
 		}
+		if fi.IsLink {
+			// Write through a symlink (a shared config linked into a release),
+			// never replace the link itself. readlink -f resolves ".." the
+			// way the kernel does, through linked directories.
+			res, err := r.Probe(ctx, modules.Command{Cmd: "readlink -f -- " + modules.ShellQuote(f.Dest), Sudo: opt.Sudo})
+			if err != nil {
+				return nil, err
+			}
+			target := strings.TrimSpace(string(res.Stdout))
+			if res.ExitCode != 0 || !path.IsAbs(target) {
+				return nil, fmt.Errorf("%s is a symlink that does not resolve (%s)", f.Dest, strings.TrimSpace(string(res.Stderr)))
+			}
+			f.Dest, v.file.Dest = target, target
+			if fi, err = r.Stat(ctx, f.Dest); err != nil {
+				return nil, err
+			}
+		}
 		if fi.Exists && fi.IsDir {
 			return nil, fmt.Errorf("%s is a directory on the host; destination must name the file", f.Dest)
 		}

@@ -49,7 +49,10 @@ func TestUpload_realHost(t *testing.T) {
 	r, h := hostRunner(t)
 	exec(t, h, `mkdir -p /opt/app/conf && chown -R deploy:deploy /opt/app &&
 printf 'old\n' > /opt/app/conf/app.conf && chmod 0600 /opt/app/conf/app.conf && chown deploy:deploy /opt/app/conf/app.conf &&
-printf 'root only\n' > /etc/app/secret.conf && chmod 0640 /etc/app/secret.conf`)
+printf 'root only\n' > /etc/app/secret.conf && chmod 0640 /etc/app/secret.conf &&
+mkdir -p /opt/app/shared /opt/app/releases/1/config && printf 'shared\n' > /opt/app/shared/app.conf &&
+ln -s ../../../shared/app.conf /opt/app/releases/1/config/app.conf && ln -s /opt/app/releases/1 /opt/app/current &&
+chown -R -h deploy:deploy /opt/app`)
 	snap := func() string {
 		return modtest.Snapshot(t, h.Exec, []string{"/opt/app", "/etc/app"})
 	}
@@ -77,6 +80,10 @@ printf 'root only\n' > /etc/app/secret.conf && chmod 0640 /etc/app/secret.conf`)
   source = "static"
   destination = "/opt/app/static"
 }`, "+", "cat /opt/app/static/index.html /opt/app/static/css/site.css", "<h1>v2</h1>\nbody{}\n"},
+		{"through a symlink", `upload {
+  source = "files/app.conf"
+  destination = "/opt/app/current/config/app.conf"
+}`, "~", "readlink /opt/app/releases/1/config/app.conf; cat /opt/app/shared/app.conf", "../../../shared/app.conf\nnew content\n"},
 		{"sudo owner group", `upload {
   source = "files/secret.conf"
   destination = "/etc/app/secret.conf"
