@@ -55,13 +55,13 @@ func newWindow(req *modules.Request, s *settings) (*window, error) {
 
 	found, err := w.env.Recall(w.node+keyWindow, &w.mark)
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading the window's checkpoint: %w", w.node, err)
+		return nil, fmt.Errorf("reading the window's checkpoint: %w", err)
 	}
 	if found {
 		w.resumed = true
 		w.st = &state{}
 		if ok, err := w.env.Recall(w.node+keyState, w.st); err != nil {
-			return nil, fmt.Errorf("%s: reading the window's checkpoint: %w", w.node, err)
+			return nil, fmt.Errorf("reading the window's checkpoint: %w", err)
 		} else if !ok {
 			w.st = newState()
 		}
@@ -71,31 +71,31 @@ func newWindow(req *modules.Request, s *settings) (*window, error) {
 		w.mark = windowMark{Started: start, Deadline: start.Add(s.Duration)}
 		// The deadline is durable before the first sample: a resume keeps it.
 		if err := w.env.Checkpoint(w.node+keyWindow, w.mark); err != nil {
-			return nil, fmt.Errorf("%s: recording the window's deadline: %w", w.node, err)
+			return nil, fmt.Errorf("recording the window's deadline: %w", err)
 		}
 		w.st = newState()
 	}
 	if w.out, err = openMetrics(w.path); err != nil {
-		return nil, fmt.Errorf("%s: %w", w.node, err)
+		return nil, err
 	}
 	return w, nil
 }
 
 func (w *window) logf(format string, args ...any) {
 	if w.req.Log != nil {
-		fmt.Fprintf(w.req.Log, w.node+": "+format+"\n", args...)
+		// The executor prefixes each line with the node's address.
+		fmt.Fprintf(w.req.Log, format+"\n", args...)
 	}
 }
 
 // breachError is a window that failed: the executor rolls back.
 type breachError struct {
-	node    string
 	reasons []string
 	judged  string // non-empty: judged from samples after the fact
 }
 
 func (e *breachError) Error() string {
-	head := fmt.Sprintf("%s: observation window failed", e.node)
+	head := "observation window failed"
 	if e.judged != "" {
 		head += " (" + e.judged + ")"
 	}
@@ -113,7 +113,7 @@ func (w *window) run(ctx context.Context) (*modules.Outcome, error) {
 	d := dl
 	if err := w.out.write(&Record{Type: RecordWindow, Node: w.node, TS: w.now().UTC(), Deadline: &d,
 		Interval: w.s.Interval.String(), Hosts: w.s.Hosts, Resumed: w.resumed}); err != nil {
-		return nil, fmt.Errorf("%s: %w", w.node, err)
+		return nil, err
 	}
 	verb := "observing"
 	if w.resumed {
@@ -230,7 +230,7 @@ func (w *window) judgeAfterDeadline() (*modules.Outcome, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading samples: %w", w.node, err)
+		return nil, fmt.Errorf("reading samples: %w", err)
 	}
 	w.st.Samples = max(w.st.Samples, n)
 	gap := "no sample was taken: nothing was observed"
@@ -244,7 +244,7 @@ func (w *window) judgeAfterDeadline() (*modules.Outcome, error) {
 	w.logf("%s", how)
 	if fails != nil {
 		w.end("judged_failed", how+"\n"+strings.Join(fails, "\n"))
-		return nil, &breachError{node: w.node, reasons: fails, judged: how}
+		return nil, &breachError{reasons: fails, judged: how}
 	}
 	w.end("judged_passed", how)
 	return w.outcome(true, "passed (judged): "+how), nil
@@ -322,14 +322,14 @@ func (w *window) round(ctx context.Context) error {
 	// Checkpoint before the samples reach the file: a crash in between loses
 	// a sample line, never counts log lines twice.
 	if err := w.env.Checkpoint(w.node+keyState, w.st); err != nil {
-		return fmt.Errorf("%s: checkpointing the window: %w", w.node, err)
+		return fmt.Errorf("checkpointing the window: %w", err)
 	}
 	if err := w.out.write(recs...); err != nil {
-		return fmt.Errorf("%s: %w", w.node, err)
+		return err
 	}
 	w.logRound(recs)
 	if len(fails) > 0 {
-		return &breachError{node: w.node, reasons: fails}
+		return &breachError{reasons: fails}
 	}
 	return nil
 }
