@@ -133,9 +133,27 @@ func take(ctx context.Context, dir string, m *Manifest, job takeJob, log io.Writ
 		return err
 	}
 	done := false
+	// Read the file back while it is written: the verification then costs
+	// little wall time on top of the transfer.
+	fl, err := aw.follow(ctx)
+	if err != nil {
+		aw.abort()
+		return err
+	}
+	defer fl.Close()
+	type verified struct {
+		st  Stats
+		err error
+	}
+	verc := make(chan verified, 1)
+	go func() {
+		st, err := readFrom(fl, tmp, readOptions{kind: m.Kind, driver: m.Driver})
+		verc <- verified{st, err}
+	}()
 	defer func() {
 		if !done {
 			aw.abort()
+			<-verc
 		}
 	}()
 	cmd := job.cmd
@@ -155,11 +173,12 @@ func take(ctx context.Context, dir string, m *Manifest, job takeJob, log io.Writ
 	}
 	sum, err := aw.finish()
 	done = true
+	v := <-verc
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", tmp, err)
 	}
-	st, err := readArchive(ctx, tmp, readOptions{kind: m.Kind, driver: m.Driver})
+	st, err := v.st, v.err
 	if err == nil && st.SHA256 != sum {
 		err = fmt.Errorf("read back %s: sha256 %s, written %s", tmp, st.SHA256, sum)
 	}

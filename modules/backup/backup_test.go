@@ -41,7 +41,7 @@ func evalCtx() *hcl.EvalContext {
 }
 
 // decode decodes an HCL source holding one block with m's spec.
-func decode(t *testing.T, m modules.Module, src string) *modules.Config {
+func decode(t testing.TB, m modules.Module, src string) *modules.Config {
 	t.Helper()
 	cfg, d := modtest.DecodeBlock("test.hcl", []byte(src), m.Spec(), evalCtx(), t.TempDir())
 	if d.HasErrors() {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -164,15 +165,95 @@ type archiveWriter struct {
 	err      error
 	progress func(n int64)
 	next     int64 // next progress report
+
+	// A follower reading the file back while it is written waits on more;
+	// end is closed once the file is complete (endErr nil) or abandoned.
+	more   chan struct{}
+	endMu  sync.Mutex
+	ended  bool
+	endErr error
 }
+
+// notifier tells a follower that the file grew.
+type notifier struct {
+	f    *os.File
+	more chan struct{}
+}
+
+func (n notifier) Write(p []byte) (int, error) {
+	k, err := n.f.Write(p)
+	select {
+	case n.more <- struct{}{}:
+	default:
+	}
+	return k, err
+}
+
+// end marks the file complete (err nil) or abandoned, and wakes a follower.
+func (w *archiveWriter) end(err error) {
+	w.endMu.Lock()
+	if !w.ended {
+		w.ended, w.endErr = true, err
+	}
+	w.endMu.Unlock()
+	select {
+	case w.more <- struct{}{}:
+	default:
+	}
+}
+
+// follower reads the archive file back while it is being written, so that
+// the read-back verification overlaps the transfer instead of following it.
+type follower struct {
+	ctx context.Context
+	f   *os.File
+	w   *archiveWriter
+}
+
+func (w *archiveWriter) follow(ctx context.Context) (*follower, error) {
+	f, err := os.Open(w.f.Name())
+	if err != nil {
+		return nil, err
+	}
+	return &follower{ctx: ctx, f: f, w: w}, nil
+}
+
+func (r *follower) Read(p []byte) (int, error) {
+	for {
+		n, err := r.f.Read(p)
+		if n > 0 || (err != nil && err != io.EOF) {
+			return n, err
+		}
+		r.w.endMu.Lock()
+		ended, werr := r.w.ended, r.w.endErr
+		r.w.endMu.Unlock()
+		if werr != nil {
+			return 0, werr
+		}
+		if ended {
+			// The last bytes may have landed after the read above.
+			if n, err := r.f.Read(p); n > 0 || err != io.EOF {
+				return n, err
+			}
+			return 0, io.EOF
+		}
+		select {
+		case <-r.w.more:
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		}
+	}
+}
+
+func (r *follower) Close() error { return r.f.Close() }
 
 func newArchiveWriter(tmpPath string, progress func(int64)) (*archiveWriter, error) {
 	f, err := os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	w := &archiveWriter{f: f, hash: sha256.New(), progress: progress}
-	w.bw = bufio.NewWriterSize(f, 1<<20)
+	w := &archiveWriter{f: f, hash: sha256.New(), progress: progress, more: make(chan struct{}, 1)}
+	w.bw = bufio.NewWriterSize(notifier{f, w.more}, 1<<20)
 	w.enc, err = zstd.NewWriter(hashCounter{w}, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(2))
 	if err != nil {
 		f.Close()
@@ -212,6 +293,7 @@ func (w *archiveWriter) Write(p []byte) (int, error) {
 // finish flushes everything to disk; the file is closed either way.
 func (w *archiveWriter) finish() (sha string, err error) {
 	if w.err != nil {
+		w.end(w.err)
 		w.enc.Close()
 		w.f.Close()
 		return "", w.err
@@ -227,16 +309,21 @@ func (w *archiveWriter) finish() (sha string, err error) {
 		err = cerr
 	}
 	if err != nil {
+		w.end(err)
 		return "", err
 	}
 	if w.progress != nil {
 		w.progress(w.n)
 	}
+	w.end(nil)
 	return hex.EncodeToString(w.hash.Sum(nil)), nil
 }
 
+var errAbandoned = errors.New("archive abandoned")
+
 // abort closes and removes the temporary file.
 func (w *archiveWriter) abort() {
+	w.end(errAbandoned)
 	w.enc.Close()
 	w.f.Close()
 	os.Remove(w.f.Name())
@@ -318,8 +405,13 @@ func readArchive(ctx context.Context, path string, o readOptions) (Stats, error)
 		return Stats{}, err
 	}
 	defer f.Close()
+	return readFrom(ctxReader{ctx, f}, path, o)
+}
+
+// readFrom is readArchive on an open file (or a follower of one).
+func readFrom(file io.Reader, path string, o readOptions) (Stats, error) {
 	h := sha256.New()
-	raw := &countReader{r: io.TeeReader(bufio.NewReaderSize(ctxReader{ctx, f}, 1<<20), h)}
+	raw := &countReader{r: io.TeeReader(bufio.NewReaderSize(file, 1<<20), h)}
 	dec, err := zstd.NewReader(raw, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true),
 		zstd.WithDecoderMaxWindow(64<<20))
 	if err != nil {
