@@ -2,7 +2,9 @@ package modules
 
 import (
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -45,4 +47,25 @@ func Shown(obj cty.Value, attr string) string {
 		return "(sensitive)"
 	}
 	return GetString(obj, attr)
+}
+
+// SyncWriter serializes writes to w, so one writer (a request's Log) can be
+// given as both Command.Stdout and Command.Stderr, which a transport fills
+// from two goroutines. nil stays nil.
+func SyncWriter(w io.Writer) io.Writer {
+	if w == nil {
+		return nil
+	}
+	return &syncWriter{w: w}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

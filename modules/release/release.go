@@ -454,6 +454,7 @@ func undo(ctx context.Context, req *modules.Request, t modules.Target, st State)
 func (*Release) Safe(*modules.Config) bool { return true }
 
 func sh(ctx context.Context, t modules.Target, log io.Writer, sudo bool, cmd string) error {
+	log = modules.SyncWriter(log)
 	res, err := t.Run(ctx, modules.Command{Cmd: cmd, Sudo: sudo, Stdout: log, Stderr: log})
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"path"
 	"strings"
 	"time"
@@ -212,10 +211,7 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 	if why != "" {
 		return &modules.Outcome{Skipped: why, Message: "skipped: " + why}, nil
 	}
-	log := req.Log
-	if log == nil {
-		log = io.Discard
-	}
+	log := modules.SyncWriter(req.Log)
 	res, err := t.Run(ctx, modules.Command{Cmd: a.command, Sudo: a.sudo, Env: a.env, Timeout: a.timeout, Stdout: log, Stderr: log})
 	if err != nil {
 		return nil, modules.OnHost(req.Host, fmt.Errorf("%s: %w", firstLine(a.shown, 80), err))
