@@ -223,7 +223,11 @@ func openRun(ctx context.Context, opts *Options, id string, existing bool) (*run
 	return r, nil
 }
 
+// lastSyncs is the fsync count of the last closed run (benchmark only).
+var lastSyncs uint64
+
 func (r *run) close() {
+	atomic.StoreUint64(&lastSyncs, r.j.Syncs())
 	r.j.Close()
 	if r.opts.Hosts != nil {
 		// connections belong to the caller's Hosts; it closes them.
@@ -286,12 +290,16 @@ func (r *run) writeState(status string) {
 		ConfigHash: r.cfg.Hash, PID: os.Getpid(), Started: r.info.StartedAt})
 }
 
-// outputsSnapshot copies the current outputs for an evaluation.
-func (r *run) scope() *hcl.EvalContext {
+// scope is the evaluation scope of node n's expressions. Only the outputs
+// of what n depends on are put in: every node its expressions reference is
+// among them, and a scope of the whole run would cost O(nodes) per node.
+func (r *run) scope(n *lang.Node) *hcl.EvalContext {
 	r.mu.Lock()
-	outs := make(map[string]map[string]cty.Value, len(r.st.Outputs))
-	for k, v := range r.st.Outputs {
-		outs[k] = v
+	outs := make(map[string]map[string]cty.Value, len(n.DependsOn))
+	for _, d := range n.DependsOn {
+		if v, ok := r.st.Outputs[d]; ok {
+			outs[d] = v
+		}
 	}
 	r.mu.Unlock()
 	return evalScope(r.cfg, r.info, outs)
@@ -339,7 +347,7 @@ func (r *run) visit(ctx context.Context, addr string) error {
 		return fmt.Errorf("executor: unknown node %s", addr)
 	}
 	start := time.Now()
-	ectx := r.scope()
+	ectx := r.scope(n)
 	run, known, after, ds := evalWhen(n, ectx)
 	if ds.HasErrors() {
 		return r.nodeFailed(n, nil, diags.Err(ds))
@@ -562,7 +570,7 @@ func (r *run) runActions(ctx context.Context, n *lang.Node, host string) (bool, 
 		if !ok {
 			return changed, fmt.Errorf("%s: no module for action %q", n.Addr, blk.Kind)
 		}
-		mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope())
+		mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope(n))
 		if ds.HasErrors() {
 			return changed, diags.Err(ds)
 		}
@@ -576,7 +584,7 @@ func (r *run) runActions(ctx context.Context, n *lang.Node, host string) (bool, 
 			}}
 		out, err := mod.Apply(ctx, req)
 		if err != nil {
-			return changed, fmt.Errorf("host %q: %s #%d (%s): %w", host, blk.Kind, i+1, rangeString(blk.DeclRange), err)
+			return changed, fmt.Errorf("%s%s #%d (%s): %w", hostPrefix(host, err), blk.Kind, i+1, rangeString(blk.DeclRange), err)
 		}
 		if out == nil {
 			out = &modules.Outcome{}
@@ -588,6 +596,14 @@ func (r *run) runActions(ctx context.Context, n *lang.Node, host string) (bool, 
 		}
 	}
 	return changed, nil
+}
+
+// hostPrefix names the host unless the error already does (transport errors do).
+func hostPrefix(host string, err error) string {
+	if strings.Contains(err.Error(), fmt.Sprintf("host %q", host)) {
+		return ""
+	}
+	return fmt.Sprintf("host %q: ", host)
 }
 
 func rangeString(rng hcl.Range) string {
@@ -628,7 +644,7 @@ func (r *run) checkOnce(ctx context.Context, n *lang.Node) error {
 		if !ok {
 			return fmt.Errorf("no module for probe %q", blk.Kind)
 		}
-		mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope())
+		mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope(n))
 		if ds.HasErrors() {
 			return diags.Err(ds)
 		}
@@ -695,7 +711,7 @@ func (r *run) runModuleNode(ctx context.Context, n *lang.Node) (*modules.Outcome
 	if !ok {
 		return nil, fmt.Errorf("no module for node kind %q", n.Kind)
 	}
-	mc, ds := decode(r.cfg, n.Body, n.Spec, n.DeclRange, r.scope())
+	mc, ds := decode(r.cfg, n.Body, n.Spec, n.DeclRange, r.scope(n))
 	if ds.HasErrors() {
 		return nil, diags.Err(ds)
 	}
@@ -749,7 +765,7 @@ func (r *run) interlock(n *lang.Node, hosts, dbs []string) error {
 		if !ok {
 			continue
 		}
-		mc, _ := decode(r.cfg, bn.Body, bn.Spec, bn.DeclRange, r.scope())
+		mc, _ := decode(r.cfg, bn.Body, bn.Spec, bn.DeclRange, r.scope(bn))
 		ph, pd := p.Protects(mc)
 		for _, h := range ph {
 			covered["host:"+h] = true
@@ -782,7 +798,7 @@ func (r *run) unsafe(addr string, ns *NodeState) string {
 	if n == nil {
 		return "it is no longer in the configuration"
 	}
-	ectx := r.scope()
+	ectx := r.scope(n)
 	switch n.Kind {
 	case lang.KindCheck, lang.KindGate:
 		return ""

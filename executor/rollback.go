@@ -172,7 +172,7 @@ func (r *run) undoNode(ctx context.Context, ns *NodeState) error {
 		mod, _ := r.opts.Registry.Node(n.Kind)
 		u := mod.(modules.Undoer)
 		err = r.retry(ctx, n.Addr, "", func() error {
-			mc, ds := decode(r.cfg, n.Body, n.Spec, n.DeclRange, r.scope())
+			mc, ds := decode(r.cfg, n.Body, n.Spec, n.DeclRange, r.scope(n))
 			if ds.HasErrors() {
 				return diags.Err(ds)
 			}
@@ -224,13 +224,13 @@ func (r *run) undoStep(ctx context.Context, n *lang.Node, ns *NodeState) error {
 					return fmt.Errorf("no module for action %q", blk.Kind)
 				}
 				err := r.retry(ctx, n.Addr, h, func() error {
-					mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope())
+					mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope(n))
 					if ds.HasErrors() {
 						return diags.Err(ds)
 					}
 					_, err := mod.Apply(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: h, Index: i, Env: r.env(n.Addr, h), Log: lw, Record: noRecord})
 					if err != nil {
-						return fmt.Errorf("host %q: rollback %s #%d (%s): %w", h, blk.Kind, i+1, rangeString(blk.DeclRange), err)
+						return fmt.Errorf("%srollback %s #%d (%s): %w", hostPrefix(h, err), blk.Kind, i+1, rangeString(blk.DeclRange), err)
 					}
 					return nil
 				})
@@ -271,13 +271,13 @@ func (r *run) undoStep(ctx context.Context, n *lang.Node, ns *NodeState) error {
 		}
 		lw := &logWriter{r: r, node: n.Addr, host: a.Host}
 		err := r.retry(ctx, n.Addr, a.Host, func() error {
-			mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope())
+			mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope(n))
 			if ds.HasErrors() {
 				return diags.Err(ds)
 			}
 			err := u.Undo(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: a.Host, Index: a.Index, Env: r.env(n.Addr, a.Host), Log: lw, Record: noRecord}, a.State)
 			if err != nil {
-				return fmt.Errorf("host %q: undo of %s #%d (%s): %w", a.Host, blk.Kind, a.Index+1, rangeString(blk.DeclRange), err)
+				return fmt.Errorf("%sundo of %s #%d (%s): %w", hostPrefix(a.Host, err), blk.Kind, a.Index+1, rangeString(blk.DeclRange), err)
 			}
 			return nil
 		})

@@ -60,7 +60,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	if isPlan && tty {
 		vars = askSensitive(saved, vars, stdout)
 	}
-	cfg, reg, ok := loadRunConfig(dir, &c, vars, varFiles, true, stderr)
+	cfg, reg, ok := loadRunConfigOut(dir, &c, vars, varFiles, true, stdout, stderr)
 	if !ok {
 		return exitInvalid
 	}
@@ -269,7 +269,7 @@ func pickRun(stateDir, run string) (string, error) {
 }
 
 // loadForRun reloads a run's configuration as the run recorded it.
-func loadForRun(c *common, stateDir, run string, stderr io.Writer) (*lang.Config, *executor.RunState, executor.Options, bool) {
+func loadForRun(c *common, stateDir, run string, stdout, stderr io.Writer) (*lang.Config, *executor.RunState, executor.Options, bool) {
 	rs, err := executor.Replay(stateDir, run)
 	if err != nil {
 		fmt.Fprintf(stderr, "upgrader: %s\n", err)
@@ -277,7 +277,7 @@ func loadForRun(c *common, stateDir, run string, stderr io.Writer) (*lang.Config
 	}
 	vars := append(append([]string(nil), rs.VarArgs...), c.vars...)
 	varFiles := append(append([]string(nil), rs.VarFiles...), c.varFiles...)
-	cfg, reg, ok := loadRunConfig(rs.Dir, c, vars, varFiles, true, stderr)
+	cfg, reg, ok := loadRunConfigOut(rs.Dir, c, vars, varFiles, true, stdout, stderr)
 	if !ok {
 		return nil, nil, executor.Options{}, false
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
@@ -44,7 +46,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	st := views.NewStyle(fileOf(stdout), c.noColor)
 	ctx, stop := signalContext()
 	defer stop()
-	cfg, reg, ok := loadRunConfig(dir, &c, c.vars, c.varFiles, false, stderr)
+	cfg, reg, ok := loadRunConfigOut(dir, &c, c.vars, c.varFiles, false, stdout, stderr)
 	if !ok {
 		return exitInvalid
 	}
@@ -87,6 +89,12 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 // loadRunConfig loads and validates the configuration in dir, printing
 // diagnostics on stderr; ok is false when it has errors.
 func loadRunConfig(dir string, c *common, vars, varFiles []string, apply bool, stderr io.Writer) (*lang.Config, *modules.Registry, bool) {
+	return loadRunConfigOut(dir, c, vars, varFiles, apply, io.Discard, stderr)
+}
+
+// loadRunConfigOut is loadRunConfig that, with -json, also prints the
+// diagnostics as JSON on stdout.
+func loadRunConfigOut(dir string, c *common, vars, varFiles []string, apply bool, stdout, stderr io.Writer) (*lang.Config, *modules.Registry, bool) {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs // recorded in runs and saved plans: must not depend on the cwd
 	}
@@ -96,16 +104,26 @@ func loadRunConfig(dir string, c *common, vars, varFiles []string, apply bool, s
 		ds = append(ds, executor.Validate(cfg, reg)...)
 	}
 	if len(ds) > 0 {
-		files := map[string]*hcl.File{}
-		if cfg != nil {
-			for name, f := range cfg.Files {
-				files[name] = f
-				files[filepath.Join(cfg.Dir, name)] = f
-			}
+		if c.json && ds.HasErrors() {
+			// machines get the diagnostics as JSON on stdout (docs/JSON.md)
+			_ = json.NewEncoder(stdout).Encode(struct {
+				Type        string                 `json:"type"`
+				Diagnostics []views.JSONDiagnostic `json:"diagnostics"`
+			}{"diagnostics", views.JSONDiagnostics(ds)})
 		}
-		color := !c.noColor && views.IsTerminal(fileOf(stderr))
-		wr := hcl.NewDiagnosticTextWriter(stderr, files, 100, color)
-		_ = wr.WriteDiagnostics(ds)
+		var files map[string]*hcl.File
+		if cfg != nil {
+			files = cfg.Files
+		}
+		// the plan prints backup waivers itself, in red
+		var shown hcl.Diagnostics
+		for _, d := range ds {
+			if d.Severity == hcl.DiagWarning && strings.HasPrefix(d.Summary, "Backup interlock waived") {
+				continue
+			}
+			shown = append(shown, d)
+		}
+		printDiags(stderr, files, shown, c)
 	}
 	return cfg, reg, !ds.HasErrors()
 }

@@ -33,7 +33,7 @@ func runResume(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "upgrader resume: %s\n", err)
 		return exitInvalid
 	}
-	_, _, opts, ok := loadForRun(&c, stateDir, run, stderr)
+	_, _, opts, ok := loadForRun(&c, stateDir, run, stdout, stderr)
 	if !ok {
 		return exitInvalid
 	}

@@ -30,7 +30,7 @@ func runRollback(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "upgrader rollback: %s\n", err)
 		return exitInvalid
 	}
-	_, _, opts, ok := loadForRun(&c, stateDir, run, stderr)
+	_, _, opts, ok := loadForRun(&c, stateDir, run, stdout, stderr)
 	if !ok {
 		return exitInvalid
 	}

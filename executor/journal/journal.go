@@ -67,6 +67,14 @@ type Writer struct {
 
 	syncMu sync.Mutex // serialises fsyncs
 	synced uint64
+	syncs  uint64 // fsyncs done (for the benchmark)
+}
+
+// Syncs returns how many fsyncs the writer has done.
+func (w *Writer) Syncs() uint64 {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	return w.syncs
 }
 
 // Create opens path for appending, creating it (and its directory).
@@ -146,6 +154,7 @@ func (w *Writer) Append(ev Event) error {
 		return w.err
 	}
 	w.synced = upto
+	w.syncs++
 	return nil
 }
 

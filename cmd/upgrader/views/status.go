@@ -17,9 +17,9 @@ func Status(w io.Writer, s *executor.Status, st Style) {
 	}
 	fmt.Fprintf(w, "  started:  %s\n", s.Started.Local().Format(time.RFC3339))
 	if !s.Finished.IsZero() {
-		fmt.Fprintf(w, "  finished: %s (%s)\n", s.Finished.Local().Format(time.RFC3339), (time.Duration(s.Elapsed) * time.Second).String())
+		fmt.Fprintf(w, "  finished: %s (%s)\n", s.Finished.Local().Format(time.RFC3339), dur(s.Elapsed))
 	} else {
-		fmt.Fprintf(w, "  elapsed:  %s\n", (time.Duration(s.Elapsed) * time.Second).String())
+		fmt.Fprintf(w, "  elapsed:  %s\n", dur(s.Elapsed))
 	}
 	if s.Holder != nil {
 		fmt.Fprintf(w, "  running as pid %d on %s (%s)\n", s.Holder.PID, s.Holder.Host, s.Holder.User)
@@ -73,4 +73,12 @@ func stateColor(st Style, s string) string {
 		return st.Yellow(s)
 	}
 	return st.Dim(s)
+}
+
+func dur(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	if d < time.Minute {
+		return d.Round(10 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
