@@ -200,6 +200,7 @@ func TestObserve_e2eKillResume(t *testing.T) {
 	if code != 0 || !strings.Contains(status, "observe.soak: passed at ") {
 		t.Errorf("status after the window: exit %d\n%s", code, status)
 	}
+	t.Logf("resume:\n%s\nstatus:\n%s", rout, status)
 }
 
 // `upgrader approve RUN observe.soak` ends a long window early as passed.

@@ -142,21 +142,21 @@ func ReadRecords(path string, fn func(*Record) error) error {
 
 // WindowSummary is what `upgrader status` shows of one observation window.
 type WindowSummary struct {
-	Node     string
-	Started  time.Time // first window record
-	Deadline time.Time
-	Interval string
-	Hosts    []string
-	Samples  int
+	Node     string    `json:"node"`
+	Started  time.Time `json:"started"` // first window record
+	Deadline time.Time `json:"deadline"`
+	Interval string    `json:"interval,omitempty"`
+	Hosts    []string  `json:"hosts,omitempty"`
+	Samples  int       `json:"samples"`
 	// Latest sample per host ("" for a window without hosts).
-	Latest map[string]*Record
+	Latest map[string]*Record `json:"latest,omitempty"`
 	// Breaches counts, per "HOST BOUND", the samples above the bound
 	// (whether or not they lasted breach_for); LastBreach is the latest such sample.
-	Breaches   map[string]int
-	LastBreach map[string]*Record
-	Outcome    string // "" while open
-	Reason     string
-	Ended      time.Time
+	Breaches   map[string]int     `json:"breaches,omitempty"`
+	LastBreach map[string]*Record `json:"last_breach,omitempty"`
+	Outcome    string             `json:"outcome,omitempty"` // "" while open
+	Reason     string             `json:"reason,omitempty"`
+	Ended      time.Time          `json:"ended,omitzero"`
 }
 
 // Open reports whether the window has not ended.

@@ -40,6 +40,7 @@ type window struct {
 	timeout time.Duration        // per host round trip
 	cpu     map[string][2]uint64 // host -> busy, total jiffies at the last sample
 	now     func() time.Time
+	lastLog time.Time // last heartbeat in the run's log
 }
 
 func newWindow(req *modules.Request, s *settings) (*window, error) {
@@ -409,10 +410,26 @@ func (w *window) fill(rec *Record, h string, raw *rawSample, err error) {
 	}
 }
 
+// logRound writes a round's samples to the run's log: every sample that is
+// above a bound, unreachable or saw a matching line or failed check, and
+// otherwise a heartbeat at most once a minute, so that a 72-hour window
+// does not flood the terminal.
 func (w *window) logRound(recs []*Record) {
 	if w.req.Log == nil {
 		return
 	}
+	notable := false
+	for _, r := range recs {
+		if len(r.Over) > 0 || r.Unreachable > 0 || len(r.LogLines) > 0 || len(r.CheckErrors) > 0 {
+			notable = true
+		}
+	}
+	now := w.now()
+	if !notable && !w.lastLog.IsZero() && now.Sub(w.lastLog) < time.Minute {
+		return
+	}
+	w.lastLog = now
+	w.logf("%d samples, %s left", w.st.Samples, w.mark.Deadline.Sub(now).Round(time.Second))
 	for _, r := range recs {
 		name := r.Host
 		if name == "" {
@@ -422,7 +439,7 @@ func (w *window) logRound(recs []*Record) {
 		if len(r.Over) > 0 {
 			over = "  ABOVE: " + strings.Join(r.Over, ", ")
 		}
-		w.logf("%s %s%s", name, r.Metrics(), over)
+		w.logf("  %s %s%s", name, r.Metrics(), over)
 	}
 }
 
