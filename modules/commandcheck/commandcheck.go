@@ -22,11 +22,15 @@ import (
 type Command struct{}
 
 var (
-	_ modules.Probe     = (*Command)(nil)
-	_ modules.Validator = (*Command)(nil)
+	_ modules.Probe      = (*Command)(nil)
+	_ modules.Validator  = (*Command)(nil)
+	_ modules.Repeatable = (*Command)(nil)
 )
 
 func (*Command) Kind() string { return "command" }
+
+// Safe: a check's command is read-only by its author's promise.
+func (*Command) Safe(*modules.Config) bool { return true }
 
 func (*Command) Spec() hcldec.Spec {
 	return &hcldec.ObjectSpec{

@@ -40,11 +40,16 @@ const MaxBody = 1 << 20
 type HTTP struct{}
 
 var (
-	_ modules.Probe     = (*HTTP)(nil)
-	_ modules.Validator = (*HTTP)(nil)
+	_ modules.Probe      = (*HTTP)(nil)
+	_ modules.Validator  = (*HTTP)(nil)
+	_ modules.Repeatable = (*HTTP)(nil)
 )
 
 func (*HTTP) Kind() string { return "http" }
+
+// Safe: the check may be repeated on resume (the request is the user's to
+// keep harmless; a POST check is usually a smoke write, still repeatable).
+func (*HTTP) Safe(*modules.Config) bool { return true }
 
 func (*HTTP) Spec() hcldec.Spec {
 	return &hcldec.ObjectSpec{

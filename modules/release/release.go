@@ -220,6 +220,18 @@ func (*Release) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, 
 		fmt.Fprintf(&d, "activate: %s\n", modules.Shown(cfg.Value, "activate"))
 	}
 	fmt.Fprintf(&d, "keep the newest %d releases (never %s or the previous one)\n", a.keep, a.version)
+	// The new release will be the newest; the rest keep their activation order.
+	if res, err := r.Probe(ctx, modules.Command{Cmd: "ls -1t -- " + modules.ShellQuote(path.Join(a.dir, "releases")), Sudo: a.sudo}); err == nil && res.ExitCode == 0 {
+		names := []string{a.version}
+		for _, n := range strings.Fields(string(res.Stdout)) {
+			if n != a.version {
+				names = append(names, n)
+			}
+		}
+		if gone := pruned(names, a.version, old, a.keep); len(gone) > 0 {
+			fmt.Fprintf(&d, "prune: %s\n", strings.Join(gone, ", "))
+		}
+	}
 	p.Detail = d.String()
 	return p, nil
 }
@@ -381,17 +393,8 @@ func prune(ctx context.Context, req *modules.Request, t modules.Target, a args, 
 	if res.ExitCode != 0 {
 		return fmt.Errorf("list releases: exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
-	kept := 0
 	var gone []string
-	for _, name := range strings.Fields(string(res.Stdout)) {
-		if name == a.version || name == old {
-			kept++
-			continue
-		}
-		if kept < a.keep {
-			kept++
-			continue
-		}
+	for _, name := range pruned(strings.Fields(string(res.Stdout)), a.version, old, a.keep) {
 		gone = append(gone, q(path.Join(a.dir, "releases", name)))
 	}
 	if len(gone) == 0 {
@@ -399,6 +402,24 @@ func prune(ctx context.Context, req *modules.Request, t modules.Target, a args, 
 	}
 	fmt.Fprintf(logOf(req), "pruning %d old release(s)\n", len(gone))
 	return sh(ctx, t, req.Log, a.sudo, fmt.Sprintf("mkdir -p -- %s && mv -- %s %s/", q(st.Trash), strings.Join(gone, " "), q(st.Trash)))
+}
+
+// pruned picks the releases to remove from names (newest activated first):
+// all beyond the newest keep, never the new version or the previous one.
+func pruned(names []string, version, old string, keep int) []string {
+	kept := 0
+	var gone []string
+	for _, name := range names {
+		switch {
+		case name == version || name == old:
+			kept++
+		case kept < keep:
+			kept++
+		default:
+			gone = append(gone, name)
+		}
+	}
+	return gone
 }
 
 func (*Release) Undo(ctx context.Context, req *modules.Request, raw json.RawMessage) error {
