@@ -165,6 +165,17 @@ func parseSettings(cfg *modules.Config, partial bool) (*settings, hcl.Diagnostic
 			}
 		}
 	}
+	// Host bounds and logs without hosts would silently watch nothing.
+	if hostsNull := modules.Get(v, "hosts").IsNull(); hostsNull || (modules.Get(v, "hosts").IsKnown() && len(s.Hosts) == 0) {
+		for _, b := range []struct {
+			attr string
+			set  bool
+		}{{"max_cpu_percent", s.MaxCPU != nil}, {"max_memory_percent", s.MaxMem != nil}, {"max_disk_percent", s.MaxDisk != nil}, {"max_load", s.MaxLoad != nil}, {"log", len(s.Logs) > 0}} {
+			if b.set {
+				at(b.attr, "No hosts to watch", fmt.Sprintf("%s needs hosts = [host.NAME, ...] in this observe block.", b.attr))
+			}
+		}
+	}
 	for _, l := range s.Logs {
 		if !contains(s.DiskPaths, l.Path) {
 			s.DiskPaths = append(s.DiskPaths, l.Path)

@@ -11,6 +11,8 @@ import (
 // Its size depends on hosts, logs and checks, never on the window's length.
 type state struct {
 	Samples int `json:"samples"`
+	// TS is when the state was checkpointed (the end of the last round).
+	TS time.Time `json:"ts"`
 	// Cursors: "HOST|N" (N: log block position) -> where to read next.
 	Cursors map[string]logCursor `json:"cursors,omitempty"`
 	// Matches: "HOST|N" -> matching lines since the window started.

@@ -67,6 +67,12 @@ func newWindow(req *modules.Request, s *settings) (*window, error) {
 			w.st = newState()
 		}
 		w.st.fill()
+		// A breach timer says how long a value has stayed above its bound;
+		// across a gap longer than two intervals nobody knows, so it restarts.
+		if gap := w.now().Sub(w.st.TS); len(w.st.BreachStart) > 0 && gap > 2*s.Interval {
+			w.st.BreachStart = map[string]time.Time{}
+			w.logf("not sampled for %s: breach timers restart", gap.Round(time.Second))
+		}
 	} else {
 		start := w.now().UTC()
 		w.mark = windowMark{Started: start, Deadline: start.Add(s.Duration)}
@@ -320,6 +326,7 @@ func (w *window) round(ctx context.Context) error {
 		recs[i] = rec
 	}
 	w.st.Samples += len(recs)
+	w.st.TS = ts
 	// Checkpoint before the samples reach the file: a crash in between loses
 	// a sample line, never counts log lines twice.
 	if err := w.env.Checkpoint(w.node+keyState, w.st); err != nil {

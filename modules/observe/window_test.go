@@ -318,3 +318,32 @@ func TestWindow_checksFail(t *testing.T) {
 		t.Errorf("check ran %d times, want 4", calls)
 	}
 }
+
+// After a gap longer than two intervals, a breach timer restarts: nobody
+// knows whether the value stayed above its bound while upgrader was down.
+func TestWindow_resumeRestartsBreachTimer(t *testing.T) {
+	w := newLocalWindow(t, `
+  duration           = "5s"
+  interval           = "200ms"
+  hosts              = [host.web]
+  max_memory_percent = 0.1
+  breach_for         = "1s"`)
+	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	_, err := w.apply(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first part: %v", err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	resumed := time.Now()
+	_, err = w.apply(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "is above max_memory_percent 0.1%") {
+		t.Fatalf("error = %v", err)
+	}
+	if el := time.Since(resumed); el < 900*time.Millisecond {
+		t.Errorf("failed %s after the resume: the breach timer did not restart", el)
+	}
+	if !strings.Contains(w.out.String(), "breach timers restart") {
+		t.Errorf("output does not say so:\n%s", w.out.String())
+	}
+}
