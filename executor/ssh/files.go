@@ -21,6 +21,8 @@ import (
 // takes no context: on cancellation the call is abandoned, and a dead link is
 // ended by the keepalives).
 func (c *conn) sftpCall(ctx context.Context, fn func(*sftp.Client) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
+	defer cancel()
 	cl, err := c.sftpClient(ctx)
 	if err != nil {
 		return err
@@ -187,6 +189,8 @@ func (t *Target) WriteFile(ctx context.Context, p string, r io.Reader, mode os.F
 }
 
 func (c *conn) upload(ctx context.Context, p string, r io.Reader, mode os.FileMode) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
+	defer cancel()
 	cl, err := c.sftpClient(ctx)
 	if err != nil {
 		return err

@@ -188,9 +188,8 @@ type conn struct {
 	shellTokens chan struct{} // one per live shell
 	idle        chan *shell
 
-	sftpOnce sync.Once
-	sftp     *sftp.Client
-	sftpErr  error
+	sftpMu sync.Mutex
+	sftp   *sftp.Client
 }
 
 func (c *conn) alive() bool {
@@ -438,29 +437,24 @@ func (c *conn) keepalive() {
 
 // sftpClient returns the connection's SFTP client, started on first use.
 func (c *conn) sftpClient(ctx context.Context) (*sftp.Client, error) {
-	c.sftpOnce.Do(func() {
-		if err := c.acquire(ctx); err != nil {
-			c.sftpErr = err
-			return
-		}
-		c.sftp, c.sftpErr = sftp.NewClient(c.client,
-			sftp.UseConcurrentWrites(true),
-			sftp.UseConcurrentReads(true),
-			sftp.MaxConcurrentRequestsPerFile(64))
-		if c.sftpErr != nil {
-			c.release()
-			c.sftpErr = notStarted{fmt.Errorf("sftp: %w", c.sftpErr)}
-		}
-	})
-	if c.sftpErr != nil {
-		// A failed start is not cached across a context cancellation.
-		err := c.sftpErr
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			c.sftpOnce = sync.Once{}
-		}
+	c.sftpMu.Lock()
+	defer c.sftpMu.Unlock()
+	if c.sftp != nil {
+		return c.sftp, nil
+	}
+	if err := c.acquire(ctx); err != nil {
 		return nil, err
 	}
-	return c.sftp, nil
+	cl, err := sftp.NewClient(c.client,
+		sftp.UseConcurrentWrites(true),
+		sftp.UseConcurrentReads(true),
+		sftp.MaxConcurrentRequestsPerFile(64))
+	if err != nil {
+		c.release()
+		return nil, notStarted{fmt.Errorf("sftp: %w", err)}
+	}
+	c.sftp = cl
+	return cl, nil
 }
 
 // Dial opens a connection from the host to addr (an SSH tunnel).
