@@ -210,7 +210,7 @@ func (*Release) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, 
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(&d, "upload %s (%d B), unpack into %s\n", filepath.Base(a.artifact), st.Size(), rel)
+		fmt.Fprintf(&d, "upload %s (%s), unpack into %s\n", filepath.Base(a.artifact), modules.HumanBytes(st.Size()), rel)
 	}
 	for _, s := range a.shared {
 		fmt.Fprintf(&d, "link %s -> %s\n", path.Join(rel, s), path.Join(a.dir, "shared", s))

@@ -208,11 +208,11 @@ func PlanFiles(ctx context.Context, r modules.Reader, label string, files []File
 		case modules.NoOp:
 			p.Summary = fmt.Sprintf("%s (= unchanged)", label)
 		default:
-			p.Summary = fmt.Sprintf("%s (%s %s, %s)", label, v.change, v.why, humanBytes(v.file.Size))
+			p.Summary = fmt.Sprintf("%s (%s %s, %s)", label, v.change, v.why, modules.HumanBytes(v.file.Size))
 		}
 		return p, nil
 	}
-	p.Summary = fmt.Sprintf("%s (%d files, %s: %d new, %d changed, %d unchanged)", label, len(vs), humanBytes(size),
+	p.Summary = fmt.Sprintf("%s (%d files, %s: %d new, %d changed, %d unchanged)", label, len(vs), modules.HumanBytes(size),
 		n[modules.Create], n[modules.Update], n[modules.NoOp])
 	p.Detail = detail.String()
 	return p, nil
@@ -502,16 +502,4 @@ func (c *counter) Read(p []byte) (int, error) {
 		c.f(c.n)
 	}
 	return n, err
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
