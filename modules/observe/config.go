@@ -187,6 +187,19 @@ func parseSettings(cfg *modules.Config, partial bool) (*settings, hcl.Diagnostic
 func parseLog(cfg *modules.Config, lv cty.Value, i int, hosts []string, partial bool, at func(attr, summary, detail string)) (logSpec, bool) {
 	l := logSpec{Index: i}
 	key := func(attr string) string { return fmt.Sprintf("log.%d.%s", i, attr) }
+	// Until the decoder gives ranges of nested attributes, a problem may be
+	// shown at the first log block: the detail names the block.
+	which := fmt.Sprintf("log block %d", i+1)
+	if p := modules.GetString(lv, "path"); p != "" {
+		which += fmt.Sprintf(" (%s)", p)
+	}
+	at0 := at
+	at = func(attr, summary, detail string) {
+		if _, precise := cfg.Ranges[attr]; !precise {
+			detail = which + ": " + detail
+		}
+		at0(attr, summary, detail)
+	}
 	ok := true
 	if h := modules.Get(lv, "host"); !h.IsNull() {
 		if !h.IsKnown() {
