@@ -155,8 +155,16 @@ func formatLiteral(v cty.Value) string {
 		}
 		return "false"
 	case ty.IsObjectType() || ty.IsMapType():
-		if name := modules.GetString(v, "name"); name != "" && modules.GetString(v, "kind") != "" {
-			return modules.GetString(v, "kind") + "." + name
+		// references print as they are written: host.web, database.prod, step.x
+		if name := modules.GetString(v, "name"); name != "" {
+			switch {
+			case modules.GetString(v, "kind") != "":
+				return modules.GetString(v, "kind") + "." + name
+			case ty.IsObjectType() && ty.HasAttribute("address") && ty.HasAttribute("port"):
+				return "host." + name
+			case ty.IsObjectType() && ty.HasAttribute("driver"):
+				return "database." + name
+			}
 		}
 		var parts []string
 		for it := v.ElementIterator(); it.Next(); {
@@ -179,7 +187,7 @@ func formatLiteral(v cty.Value) string {
 // describe summarises an action or probe body from its arguments, for the
 // offline plan and for probes (which have no Plan).
 func describe(kind string, v cty.Value) string {
-	order := []string{"source", "destination", "artifact", "dir", "version", "backup", "command", "url", "query", "database", "host", "path", "paths"}
+	order := []string{"source", "destination", "artifact", "dir", "version", "backup", "command", "creates", "unless", "url", "query", "database", "host", "path", "paths"}
 	var parts []string
 	for _, k := range order {
 		a := getMarked(v, k)

@@ -229,25 +229,25 @@ func (l *Live) line(ev executor.Event) string {
 		if ev.Changed {
 			msg = " (changed)"
 		}
-		return fmt.Sprintf("%s %-9s %s%s", ts, st.Green("done"), ev.Node, msg)
+		return fmt.Sprintf("%s %s %s%s", ts, st.Green(pad("done", 9)), ev.Node, msg)
 	case journal.NodeFailed:
-		return fmt.Sprintf("%s %-9s %s: %s", ts, st.Red("FAILED"), ev.Node, st.Red(ev.Error))
+		return fmt.Sprintf("%s %s %s: %s", ts, st.Red(pad("FAILED", 9)), ev.Node, st.Red(ev.Error))
 	case journal.NodeSkipped:
-		return fmt.Sprintf("%s %-9s %s (%s)", ts, st.Dim("skipped"), ev.Node, ev.Skipped)
+		return fmt.Sprintf("%s %s %s (%s)", ts, st.Dim(pad("skipped", 9)), ev.Node, ev.Skipped)
 	case journal.Approved:
-		return fmt.Sprintf("%s %-9s %s", ts, st.Green("approved"), ev.Node)
+		return fmt.Sprintf("%s %s %s", ts, st.Green(pad("approved", 9)), ev.Node)
 	case executor.EvWaiting:
-		return fmt.Sprintf("%s %-9s %s: %s", ts, st.Yellow("waiting"), ev.Node, ev.Message)
+		return fmt.Sprintf("%s %s %s: %s", ts, st.Yellow(pad("waiting", 9)), ev.Node, ev.Message)
 	case executor.EvRollbackStarted:
 		return fmt.Sprintf("%s %s", ts, st.Yellow("ROLLBACK: "+ev.Message))
 	case journal.UndoStarted:
 		if ev.Host == "" {
-			return fmt.Sprintf("%s %-9s %s", ts, st.Yellow("undo"), where)
+			return fmt.Sprintf("%s %s %s", ts, st.Yellow(pad("undo", 9)), where)
 		}
 		return ""
 	case journal.UndoFinished:
 		if ev.Host == "" {
-			return fmt.Sprintf("%s %-9s %s", ts, st.Yellow("undone"), where)
+			return fmt.Sprintf("%s %s %s", ts, st.Yellow(pad("undone", 9)), where)
 		}
 		idx := ""
 		if ev.Index != nil {
@@ -255,9 +255,9 @@ func (l *Live) line(ev executor.Event) string {
 		}
 		return fmt.Sprintf("%s %-9s %s%s", ts, "", where, idx+" undone")
 	case journal.UndoFailed:
-		return fmt.Sprintf("%s %-9s %s: %s", ts, st.Red("UNDO FAILED"), where, st.Red(ev.Error))
+		return fmt.Sprintf("%s %s %s: %s", ts, st.Red(pad("UNDO FAILED", 9)), where, st.Red(ev.Error))
 	case journal.Escalation:
-		return fmt.Sprintf("%s %-9s %s", ts, st.Yellow("escalate"), ev.Message)
+		return fmt.Sprintf("%s %s %s", ts, st.Yellow(pad("escalate", 9)), ev.Message)
 	case executor.EvLog:
 		if ev.Message == "" {
 			return ""
@@ -265,6 +265,14 @@ func (l *Live) line(ev executor.Event) string {
 		return st.Dim(fmt.Sprintf("         | %s: %s", where, ev.Message))
 	}
 	return ""
+}
+
+// pad pads s to n characters, so that colors do not break the columns.
+func pad(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return s + strings.Repeat(" ", n-len(s))
 }
 
 func firstLine(s string) string {
@@ -278,8 +286,8 @@ func firstLine(s string) string {
 func Summary(w io.Writer, s *executor.Summary, stateDir string, st Style) {
 	fmt.Fprintln(w)
 	for _, n := range s.Nodes {
-		state := n.State
-		switch state {
+		state := pad(n.State, 12)
+		switch n.State {
 		case executor.StateDone:
 			state = st.Green(state)
 		case executor.StateFailed, executor.StateUndoFailed:
@@ -293,7 +301,7 @@ func Summary(w io.Writer, s *executor.Summary, stateDir string, st Style) {
 		if n.Elapsed > 0 {
 			el = (time.Duration(n.Elapsed*1000) * time.Millisecond).Round(10 * time.Millisecond).String()
 		}
-		fmt.Fprintf(w, "  %-32s %-20s %8s %s\n", n.Node, state, el, st.Dim(strings.Join(n.Hosts, ",")))
+		fmt.Fprintf(w, "  %-32s %s %9s  %s\n", n.Node, state, el, st.Dim(strings.Join(n.Hosts, ",")))
 	}
 	fmt.Fprintln(w)
 	el := (time.Duration(s.Elapsed*1000) * time.Millisecond).Round(10 * time.Millisecond)

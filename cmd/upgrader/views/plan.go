@@ -80,7 +80,10 @@ func planNode(w io.Writer, n *executor.PlanNode, st Style, counts map[string]int
 		fmt.Fprintf(w, "  %s %s  %s\n", st.Marker("s"), title, st.Dim(n.When))
 		return
 	}
-	fmt.Fprintf(w, "  %s  %s\n", title, st.Dim(strings.Join(extra, "; ")))
+	if len(extra) > 0 {
+		title += "  " + st.Dim(strings.Join(extra, "; "))
+	}
+	fmt.Fprintf(w, "  %s\n", title)
 	if n.When != "" {
 		fmt.Fprintf(w, "      %s\n", st.Yellow("when: "+n.When))
 	}

@@ -51,7 +51,7 @@ func Status(w io.Writer, s *executor.Status, st Style) {
 		if n.Reason != "" {
 			extra += " (" + n.Reason + ")"
 		}
-		fmt.Fprintf(w, "  %-32s %-22s %8s %9s  %s\n", n.Node, stateColor(st, n.State), start, el, extra)
+		fmt.Fprintf(w, "  %-32s %s %8s %9s  %s\n", n.Node, stateColor(st, pad(n.State, 12)), start, el, extra)
 	}
 	if len(s.Left) > 0 {
 		fmt.Fprintln(w, st.Red("\nLeft to undo by hand, newest first:"))
@@ -62,7 +62,7 @@ func Status(w io.Writer, s *executor.Status, st Style) {
 }
 
 func stateColor(st Style, s string) string {
-	switch s {
+	switch strings.TrimSpace(s) {
 	case executor.StateDone:
 		return st.Green(s)
 	case executor.StateFailed, executor.StateUndoFailed, executor.OutcomeRollbackIncomplete:
