@@ -106,15 +106,15 @@ func TestTestbed_cutLink(t *testing.T) {
 	b := New(t, "h")
 	h := b.Host("h")
 	ctx := context.Background()
-	probe := func() error {
-		return exec.Command("ssh", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile="+h.KnownHostsFile, "-o", "ConnectTimeout=1",
+	probe := func(timeout string) error {
+		return exec.Command("ssh", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile="+h.KnownHostsFile, "-o", "ConnectTimeout="+timeout,
 			"-i", h.KeyFile, "deploy@"+h.Address, "true").Run()
 	}
 	if err := h.CutLink(ctx); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := probe(); err == nil {
+	if err := probe("1"); err == nil {
 		t.Fatal("ssh worked over a cut link")
 	}
 	if time.Since(start) < 500*time.Millisecond {
@@ -123,7 +123,7 @@ func TestTestbed_cutLink(t *testing.T) {
 	if err := h.RestoreLink(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := probe(); err != nil {
+	if err := probe("10"); err != nil {
 		t.Fatalf("ssh after RestoreLink: %v", err)
 	}
 }
