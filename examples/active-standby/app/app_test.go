@@ -193,8 +193,31 @@ func TestStartScript(t *testing.T) {
 	if string(body) != "1.0.0\n" {
 		t.Errorf("/version = %q", body)
 	}
+
+	// A restore replaces the release the running app came from: its exe is
+	// "(deleted)". restart must still stop it, or the new app cannot bind.
+	copyDir(t, release, release+"b")
+	os.Remove(filepath.Join(dir, "current"))
+	os.Symlink(release+"b", filepath.Join(dir, "current"))
+	os.RemoveAll(release)
+	start("restart")
+	pid3, _ := os.ReadFile(filepath.Join(dir, "app.pid"))
+	if bytes.Equal(pid2, pid3) {
+		t.Errorf("restart after the release was removed kept the old process %s", pid2)
+	}
+	if exe, _ := os.Readlink("/proc/" + strings.TrimSpace(string(pid3)) + "/exe"); !strings.HasSuffix(exe, "1.0.0b/bin/app") {
+		t.Errorf("the running app is %q, want the new release's", exe)
+	}
+
 	start("stop")
 	if out := start("status"); !strings.Contains(out, "stopped") {
 		t.Errorf("status after stop: %s", out)
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	if out, err := exec.Command("cp", "-a", from, to).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
 	}
 }

@@ -56,6 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		check       = fs.Bool("check", false, "check the configuration and the database schema, then exit")
 		waitURL     = fs.String("wait", "", "wait until URL answers 200, then exit (used by bin/start)")
 		waitFor     = fs.Duration("wait-timeout", 10*time.Second, "how long -wait waits")
+		waitVersion = fs.String("wait-version", "", "with -wait: the body must be this version (the URL is /version)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -65,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *waitURL != "" {
-		if err := waitHealthy(*waitURL, *waitFor); err != nil {
+		if err := waitHealthy(*waitURL, *waitVersion, *waitFor); err != nil {
 			fmt.Fprintln(stderr, "app:", err)
 			return 1
 		}
@@ -165,18 +166,24 @@ func parseConfig(r io.Reader) (map[string]string, error) {
 	return out, sc.Err()
 }
 
-func waitHealthy(url string, timeout time.Duration) error {
+func waitHealthy(url, want string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: time.Second}
 	var last error
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(url)
 		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			got := strings.TrimSpace(string(body))
+			switch {
+			case resp.StatusCode != http.StatusOK:
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			case want != "" && got != want:
+				err = fmt.Errorf("version %s answers, want %s (is another process on the port?)", got, want)
+			default:
 				return nil
 			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
 		last = err
 		time.Sleep(100 * time.Millisecond)
