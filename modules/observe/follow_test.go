@@ -16,19 +16,9 @@ import (
 // log file and samples taken with the real sampling script, each sample
 // checking the matching lines it read.
 func TestFollow(t *testing.T) {
-	files, _ := filepath.Glob("testdata/follow/*.txt")
-	if len(files) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
-			src, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			runFollowCase(t, string(src))
-		})
-	}
+	eachCase(t, "testdata/follow/*.txt", func(t *testing.T, src []byte, _ map[string][]byte) {
+		runFollowCase(t, string(src))
+	})
 }
 
 func runFollowCase(t *testing.T, src string) {

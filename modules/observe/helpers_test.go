@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"golang.org/x/tools/txtar"
 
 	"github.com/upgrader-dev/upgrader/modules"
 	"github.com/upgrader-dev/upgrader/modules/modtest"
@@ -174,4 +175,28 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
+}
+
+// eachCase runs fn as a subtest for every file matching glob, with the
+// file's contents; txtar files are also split into their sections.
+func eachCase(t *testing.T, glob string, fn func(t *testing.T, src []byte, sec map[string][]byte)) {
+	t.Helper()
+	files, _ := filepath.Glob(glob)
+	if len(files) == 0 {
+		t.Fatalf("no cases match %s", glob)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+		t.Run(name, func(t *testing.T) {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sec := map[string][]byte{}
+			for _, f := range txtar.Parse(src).Files {
+				sec[f.Name] = f.Data
+			}
+			fn(t, src, sec)
+		})
+	}
 }

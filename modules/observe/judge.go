@@ -34,29 +34,6 @@ func newState() *state {
 	}
 }
 
-// fill makes the maps of a recalled state usable.
-func (st *state) fill() {
-	n := newState()
-	if st.Cursors == nil {
-		st.Cursors = n.Cursors
-	}
-	if st.Matches == nil {
-		st.Matches = n.Matches
-	}
-	if st.Lines == nil {
-		st.Lines = n.Lines
-	}
-	if st.BreachStart == nil {
-		st.BreachStart = n.BreachStart
-	}
-	if st.CheckFails == nil {
-		st.CheckFails = n.CheckFails
-	}
-	if st.Unreachable == nil {
-		st.Unreachable = n.Unreachable
-	}
-}
-
 // logName is how a log block is named in records and messages.
 func (s *settings) logName(i int) string {
 	l := s.Logs[i]

@@ -233,12 +233,7 @@ func (w *WindowSummary) Text(now time.Time) string {
 			fmt.Fprintf(&b, "  %s\n", l)
 		}
 	}
-	hosts := make([]string, 0, len(w.Latest))
-	for h := range w.Latest {
-		hosts = append(hosts, h)
-	}
-	sort.Strings(hosts)
-	for _, h := range hosts {
+	for _, h := range sortedKeys(w.Latest) {
 		r := w.Latest[h]
 		name := h
 		if name == "" {
@@ -246,12 +241,7 @@ func (w *WindowSummary) Text(now time.Time) string {
 		}
 		fmt.Fprintf(&b, "  %-12s %s  %s\n", name, r.TS.UTC().Format("15:04:05"), r.Metrics())
 	}
-	keys := make([]string, 0, len(w.Breaches))
-	for k := range w.Breaches {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(w.Breaches) {
 		r := w.LastBreach[k]
 		fmt.Fprintf(&b, "  breach: %s above its bound in %d sample(s), last at %s (%s)\n", k, w.Breaches[k], r.TS.UTC().Format("15:04:05"), r.Metrics())
 	}

@@ -3,58 +3,42 @@ package observe
 import (
 	"bytes"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"golang.org/x/tools/txtar"
 )
 
 // TestParse_cases parses captured sampling output (testdata/parse) and
 // compares the sample, or the error, with the case's want section.
 func TestParse_cases(t *testing.T) {
-	files, _ := filepath.Glob("testdata/parse/*.txtar")
-	if len(files) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
-			a, err := txtar.ParseFile(file)
-			if err != nil {
-				t.Fatal(err)
+	eachCase(t, "testdata/parse/*.txtar", func(t *testing.T, _ []byte, sec map[string][]byte) {
+		req := &probeReq{Nonce: "n"}
+		for _, p := range strings.Split(strings.TrimSpace(string(sec["paths"])), "\n") {
+			req.DiskPaths = append(req.DiskPaths, p)
+		}
+		raw, err := parseProbe(bytes.NewReader(sec["output"]), req)
+		var want map[string]any
+		if err := json.Unmarshal(sec["want"], &want); err != nil {
+			t.Fatalf("want: %v", err)
+		}
+		if e, ok := want["error"]; ok {
+			if err == nil || !strings.Contains(err.Error(), e.(string)) {
+				t.Fatalf("error = %v, want one containing %q", err, e)
 			}
-			sec := map[string][]byte{}
-			for _, f := range a.Files {
-				sec[f.Name] = f.Data
-			}
-			req := &probeReq{Nonce: "n"}
-			for _, p := range strings.Split(strings.TrimSpace(string(sec["paths"])), "\n") {
-				req.DiskPaths = append(req.DiskPaths, p)
-			}
-			raw, err := parseProbe(bytes.NewReader(sec["output"]), req)
-			var want map[string]any
-			if err := json.Unmarshal(sec["want"], &want); err != nil {
-				t.Fatalf("want: %v", err)
-			}
-			if e, ok := want["error"]; ok {
-				if err == nil || !strings.Contains(err.Error(), e.(string)) {
-					t.Fatalf("error = %v, want one containing %q", err, e)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := json.Marshal(raw)
-			wantJSON, _ := json.Marshal(want)
-			var g map[string]any
-			_ = json.Unmarshal(got, &g)
-			gotJSON, _ := json.Marshal(g)
-			if !bytes.Equal(gotJSON, wantJSON) {
-				t.Errorf("sample\n got %s\nwant %s", gotJSON, wantJSON)
-			}
-		})
-	}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Both through map[string]any: the same key order and number format.
+		var got map[string]any
+		b, _ := json.Marshal(raw)
+		_ = json.Unmarshal(b, &got)
+		gotJSON, _ := json.Marshal(got)
+		wantJSON, _ := json.Marshal(want)
+		if !bytes.Equal(gotJSON, wantJSON) {
+			t.Errorf("sample\n got %s\nwant %s", gotJSON, wantJSON)
+		}
+	})
 }
 
 // TestCPUPercent uses two /proc/stat lines read one second apart on a

@@ -60,13 +60,11 @@ func newWindow(req *modules.Request, s *settings) (*window, error) {
 	}
 	if found {
 		w.resumed = true
-		w.st = &state{}
-		if ok, err := w.env.Recall(w.node+keyState, w.st); err != nil {
+		// Decoded over empty maps: what the checkpoint omits stays usable.
+		w.st = newState()
+		if _, err := w.env.Recall(w.node+keyState, w.st); err != nil {
 			return nil, fmt.Errorf("reading the window's checkpoint: %w", err)
-		} else if !ok {
-			w.st = newState()
 		}
-		w.st.fill()
 		// A breach timer says how long a value has stayed above its bound;
 		// across a gap longer than two intervals nobody knows, so it restarts.
 		if gap := w.now().Sub(w.st.TS); len(w.st.BreachStart) > 0 && gap > 2*s.Interval {
