@@ -346,18 +346,24 @@ func (t *Target) run(ctx context.Context, op string, cmd modules.Command) (modul
 			res, err = c.runSession(ctx, cmd, text, timeout)
 			return err
 		}
-		sh, err := c.getShell(ctx)
-		if err != nil {
+		for attempt := 0; ; attempt++ {
+			sh, err := c.getShell(ctx)
+			if err != nil {
+				return err
+			}
+			r, ok, err := sh.run(ctx, cmd, text, timeout)
+			if ok {
+				c.putShell(sh)
+			} else {
+				c.dropShell(sh)
+			}
+			// An idle shell that died (killed, or exited) is replaced once.
+			if err != nil && errors.Is(err, errNotStarted) && c.alive() && attempt == 0 {
+				continue
+			}
+			res = r
 			return err
 		}
-		r, ok, err := sh.run(ctx, cmd, text, timeout)
-		if ok {
-			c.putShell(sh)
-		} else {
-			c.dropShell(sh)
-		}
-		res = r
-		return err
 	})
 	return res, err
 }

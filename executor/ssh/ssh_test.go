@@ -487,3 +487,24 @@ func authorize(t *testing.T, h *testbed.Host, key string) {
 	defer f.Close()
 	f.Write(pub)
 }
+
+// A long-lived shell that died between commands is replaced transparently.
+func TestTarget_deadShellReplaced(t *testing.T) {
+	bed := testbed.New(t, "web")
+	h := bed.Host("web")
+	tgt, err := bed.Target("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tgt.Run(ctx(t), modules.Command{Cmd: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	// Kill the idle shell (a /bin/sh owned by deploy) behind the transport's back.
+	if _, err := h.Exec(ctx(t), "pkill -KILL -u deploy -x sh"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if r, err := tgt.Run(ctx(t), modules.Command{Cmd: "echo again"}); err != nil || string(r.Stdout) != "again\n" {
+		t.Fatalf("%q %v", r.Stdout, err)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/upgrader-dev/upgrader/lang"
 )
 
 func TestTestbed_hostsAreSeparate(t *testing.T) {
@@ -142,5 +144,24 @@ func BenchmarkStart_4hosts(b *testing.B) {
 		b.StopTimer()
 		bed.Close()
 		b.StartTimer()
+	}
+}
+
+// WriteHostsHCL's file is a valid configuration whose hosts match the bed.
+func TestTestbed_hostsHCLLoads(t *testing.T) {
+	b := New(t, "primary", "standby")
+	dir := t.TempDir()
+	if err := b.WriteHostsHCL(filepath.Join(dir, "hosts.hcl")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := lang.Load(dir, lang.Schemas{}, lang.Options{Env: map[string]string{}})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	for _, h := range b.Hosts() {
+		got := cfg.Hosts[h.Name]
+		if got == nil || got.Address != h.Address || got.Conn.User != "deploy" || got.Conn.PrivateKeyFile != h.KeyFile || got.Conn.KnownHostsFile != h.KnownHostsFile {
+			t.Fatalf("host %s: %+v", h.Name, got)
+		}
 	}
 }
