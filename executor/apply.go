@@ -186,10 +186,9 @@ func Rollback(ctx context.Context, opts Options, id string) (*Summary, error) {
 	}
 	r.writeState("rolling_back")
 	r.s.emit(Event{Type: EvRollbackStarted, Message: "rolling back the whole run, newest first"})
-	ok := r.undoAll(ctx, func(*NodeState) bool { return true })
-	outcome := OutcomeRolledBack
-	if !ok {
-		outcome = OutcomeRollbackIncomplete
+	outcome := r.undoAll(ctx, func(*NodeState) bool { return true })
+	if outcome == "" {
+		outcome = OutcomeRolledBack
 	}
 	return r.finish(outcome, nil), nil
 }

@@ -28,8 +28,8 @@ func (r *run) recoverAndFinish(ctx context.Context) *Summary {
 	}
 	if phase == "" {
 		r.s.emit(Event{Type: EvRollbackStarted, Node: r.failNode, Message: "rolling back the whole run, newest first"})
-		if !r.undoAll(ctx, func(*NodeState) bool { return true }) {
-			return r.finish(OutcomeRollbackIncomplete, r.failErr)
+		if o := r.undoAll(ctx, func(*NodeState) bool { return true }); o != "" {
+			return r.finish(o, r.failErr)
 		}
 		return r.finish(OutcomeRolledBack, r.failErr)
 	}
@@ -39,8 +39,8 @@ func (r *run) recoverAndFinish(ctx context.Context) *Summary {
 		return r.finish(OutcomeFailed, r.failErr)
 	}
 	r.s.emit(Event{Type: EvRollbackStarted, Node: r.failNode, Phase: phase, Message: fmt.Sprintf("rolling back phase %s, newest first", phase)})
-	if !r.undoAll(ctx, func(ns *NodeState) bool { return r.phaseOf(ns) == phase }) {
-		return r.finish(OutcomeRollbackIncomplete, r.failErr)
+	if o := r.undoAll(ctx, func(ns *NodeState) bool { return r.phaseOf(ns) == phase }); o != "" {
+		return r.finish(o, r.failErr)
 	}
 	if ph == nil || ph.Escalate == nil {
 		return r.finish(OutcomeRolledBack, r.failErr)
@@ -64,8 +64,8 @@ func (r *run) recoverAndFinish(ctx context.Context) *Summary {
 	_ = r.journal(journal.Event{Type: journal.Escalation}, evData{Phase: phase, Checks: esc.Checks, Failing: failingChecks, Rollback: rb})
 	if rb == "all" {
 		r.s.emit(Event{Type: EvRollbackStarted, Phase: phase, Message: "escalation: rolling back every completed phase, newest first"})
-		if !r.undoAll(ctx, func(*NodeState) bool { return true }) {
-			return r.finish(OutcomeRollbackIncomplete, r.failErr)
+		if o := r.undoAll(ctx, func(*NodeState) bool { return true }); o != "" {
+			return r.finish(o, r.failErr)
 		}
 	}
 	return r.finish(OutcomeRolledBack, r.failErr)
@@ -80,8 +80,9 @@ func (r *run) phaseOf(ns *NodeState) string {
 
 // undoAll undoes, newest first, every node in scope that changed something
 // and is not undone yet. It stops at the first undo that keeps failing
-// (older undos may rely on newer ones) and reports false.
-func (r *run) undoAll(ctx context.Context, scope func(*NodeState) bool) bool {
+// (older undos may rely on newer ones): OutcomeRollbackIncomplete; or when
+// ctx ends: OutcomeInterrupted (resume finishes the rollback). "" when all is undone.
+func (r *run) undoAll(ctx context.Context, scope func(*NodeState) bool) string {
 	r.mu.Lock()
 	order := append([]string(nil), r.st.Order...)
 	r.mu.Unlock()
@@ -98,14 +99,20 @@ func (r *run) undoAll(ctx context.Context, scope func(*NodeState) bool) bool {
 		default:
 			continue
 		}
+		if ctx.Err() != nil {
+			return OutcomeInterrupted
+		}
 		if err := r.undoNode(ctx, ns); err != nil {
+			if ctx.Err() != nil {
+				return OutcomeInterrupted
+			}
 			r.mu.Lock()
 			r.st.Left = r.leftFor(scope)
 			r.mu.Unlock()
-			return false
+			return OutcomeRollbackIncomplete
 		}
 	}
-	return true
+	return ""
 }
 
 // leftFor lists what is still to be undone in scope, newest first (r.mu held).
@@ -182,7 +189,9 @@ func (r *run) undoNode(ctx context.Context, ns *NodeState) error {
 		})
 	}
 	if err != nil {
-		_ = r.journal(journal.Event{Type: journal.UndoFailed, Node: n.Addr}, evData{Error: r.redact(diagText(err)), Attempts: r.opts.undoAttempts()})
+		if ctx.Err() == nil { // interrupted is not failed: resume tries again
+			_ = r.journal(journal.Event{Type: journal.UndoFailed, Node: n.Addr}, evData{Error: r.redact(diagText(err)), Attempts: r.opts.undoAttempts()})
+		}
 		return err
 	}
 	return r.journal(journal.Event{Type: journal.UndoFinished, Node: n.Addr}, evData{})

@@ -55,8 +55,12 @@ func (*markAction) Spec() hcldec.Spec {
 		"text":  &hcldec.AttrSpec{Name: "text", Type: cty.String, Required: true},
 		"fail":  &hcldec.AttrSpec{Name: "fail", Type: cty.Bool},
 		"block": &hcldec.AttrSpec{Name: "block", Type: cty.Bool},
+		"safe":  &hcldec.AttrSpec{Name: "safe", Type: cty.Bool},
 	}
 }
+
+// Safe: `safe = true` makes a mark repeatable on resume.
+func (*markAction) Safe(cfg *modules.Config) bool { return modules.GetBool(cfg.Value, "safe", false) }
 
 func (m *markAction) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, error) {
 	r, err := req.Env.Reader(req.Host)
