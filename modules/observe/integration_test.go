@@ -402,3 +402,36 @@ func BenchmarkObserve_sample10Hosts(b *testing.B) {
 	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms-p50")
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "ms-p99")
 }
+
+// A log the deploy user may not read is a plan warning and noted in every
+// sample, instead of looking like a quiet log.
+func TestObserve_unreadableLog(t *testing.T) {
+	bed := testbed.New(t, "web1")
+	w := newBedWindow(t, bed, `
+  duration = "1s"
+  interval = "300ms"
+  hosts    = [host.web1]
+  log {
+    path    = "/var/log/app/secret.log"
+    pattern = "ERROR"
+  }`)
+	hexec(t, bed.Host("web1"), "echo 'ERROR hidden' > /var/log/app/secret.log && chown root:root /var/log/app/secret.log && chmod 600 /var/log/app/secret.log")
+	p, err := New().Plan(context.Background(), &modules.Request{Config: w.cfg, Node: "observe.soak", Index: -1, Env: w.env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], `host "web1": log /var/log/app/secret.log is not readable by user deploy`) {
+		t.Errorf("plan warnings %q", p.Warnings)
+	}
+	if _, err := w.apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range w.samples(t) {
+		if !strings.Contains(r.Error, "log /var/log/app/secret.log is not readable") {
+			t.Errorf("sample without the note: %+v", r)
+		}
+	}
+	if !strings.Contains(w.out.String(), "is not readable by user deploy") {
+		t.Errorf("run log:\n%s", w.out.String())
+	}
+}

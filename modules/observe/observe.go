@@ -98,6 +98,9 @@ func planProbe(ctx context.Context, env modules.Env, s *settings, host string) [
 		}
 	}
 	for i, l := range raw.Logs {
+		if l.Unreadable {
+			warns = append(warns, fmt.Sprintf("host %q: log %s is not readable by %s: no line of it will be seen (set sudo in the connection, or fix its permissions)", host, pr.Logs[i].Path, userOf(rd)))
+		}
 		if l.Size < 0 {
 			warns = append(warns, fmt.Sprintf("host %q: log %s does not exist yet: it is read from its start once it appears", host, pr.Logs[i].Path))
 		}
@@ -157,4 +160,14 @@ func (*Observe) Apply(ctx context.Context, req *modules.Request) (*modules.Outco
 	}
 	defer w.out.Close()
 	return w.run(ctx)
+}
+
+func userOf(rd modules.Reader) string {
+	if rd == nil {
+		return "the connection's user"
+	}
+	if u := rd.Host().User; u != "" {
+		return "user " + u
+	}
+	return "the connection's user"
 }

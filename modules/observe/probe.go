@@ -71,7 +71,8 @@ type logResult struct {
 	Lines     []string
 	Rotated   bool  // the inode changed since the last look
 	Truncated bool  // same inode, smaller than the cursor
-	Behind    int64 // bytes left to read (more than readCap arrived)
+	Behind     int64 // bytes left to read (more than readCap arrived)
+	Unreadable bool  // exists, but the remote user may not read it
 }
 
 // rawSample is one host's answer to the sampling command.
@@ -115,6 +116,8 @@ func (req *probeReq) script() string {
 	b.WriteString("echo \"@@df$d\"; [ $# -gt 0 ] && df -P -k -- \"$@\" 2>/dev/null\n")
 	for i, l := range req.Logs {
 		fmt.Fprintf(&b, "f=%s; set -- $(s \"$f\"); i=$1; z=$2; echo \"@@log %d $i $z\"\n", shQuote(l.Path), i)
+		// stat works on a file the user may not read: say so, or it looks quiet.
+		fmt.Fprintf(&b, "[ \"$i\" != 0 ] && [ ! -r \"$f\" ] && echo '@@noread %d'\n", i)
 		if l.Start {
 			continue
 		}
@@ -235,6 +238,12 @@ func parseProbe(r io.Reader, req *probeReq) (*rawSample, error) {
 				// Until a data segment says otherwise: the new file (or none) from 0.
 				lr.Next = logCursor{Ino: ino}
 			}
+		case len(f) == 2 && f[0] == "@@noread":
+			i, err := strconv.Atoi(f[1])
+			if err != nil || i < 0 || i >= len(req.Logs) {
+				return nil, fmt.Errorf("%w: %q", errProtocol, hdr)
+			}
+			out.Logs[i].Unreadable = true
 		case len(f) == 2 && f[0] == "@@trunc":
 			i, err := strconv.Atoi(f[1])
 			if err != nil || i < 0 || i >= len(req.Logs) {

@@ -40,15 +40,17 @@ type window struct {
 	timeout time.Duration        // per host round trip
 	cpu     map[string][2]uint64 // host -> busy, total jiffies at the last sample
 	now     func() time.Time
-	lastLog time.Time // last heartbeat in the run's log
+	lastLog time.Time       // last heartbeat in the run's log
+	warned  map[string]bool // cursor keys already reported unreadable
 }
 
 func newWindow(req *modules.Request, s *settings) (*window, error) {
 	w := &window{
 		s: s, req: req, env: req.Env, node: req.Node,
 		path: MetricsFile(req.Env.StateDir(), req.Env.RunID()),
-		cpu:  map[string][2]uint64{},
-		now:  time.Now,
+		cpu:    map[string][2]uint64{},
+		warned: map[string]bool{},
+		now:    time.Now,
 	}
 	// Long enough for a slow host, short enough that a dead one does not
 	// stall the window for long.
@@ -409,6 +411,13 @@ func (w *window) fill(rec *Record, h string, raw *rawSample, err error) {
 			}
 			rec.LogLines[name] = lr.Lines
 		}
+		if lr.Unreadable {
+			rec.Error = strings.TrimPrefix(rec.Error+"; ", "; ") + fmt.Sprintf("log %s is not readable", l.Path)
+			if !w.warned[key] {
+				w.warned[key] = true
+				w.logf("host %q: log %s is not readable by %s: its lines are not seen", h, l.Path, userOf(rd(w.env, h)))
+			}
+		}
 		if lr.Behind > 0 {
 			w.logf("host %q: %s grows faster than it is read (%d bytes behind); catching up", h, l.Path, lr.Behind)
 		}
@@ -515,4 +524,13 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// rd is the host's Reader for messages (nil when there is none).
+func rd(env modules.Env, host string) modules.Reader {
+	r, err := env.Reader(host)
+	if err != nil {
+		return nil
+	}
+	return r
 }
