@@ -222,3 +222,58 @@ func TestLoad_badVarOptions(t *testing.T) {
 		t.Errorf("no suggestion: %s", all.String())
 	}
 }
+
+func TestLoad_functions(t *testing.T) {
+	dir := "testdata/valid/functions"
+	cfg, diags := lang.Load(dir, testSchemas(), testOptions(t, dir))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	str := func(name string) string {
+		v := cfg.Locals[name]
+		if !v.IsKnown() {
+			return "(unknown)"
+		}
+		if v.Type() != cty.String {
+			t.Fatalf("local.%s is %s", name, v.Type().FriendlyName())
+		}
+		return v.AsString()
+	}
+	want := map[string]string{
+		"rendered":  "version=2.4.0\nserver a\nserver b\n",
+		"content":   "hello\n",
+		"digest":    "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
+		"sha":       "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
+		"home":      "/home/ops",
+		"missing":   "",
+		"joined":    "v2,v4,v0",
+		"upper":     "2.4.0",
+		"safe":      "fallback",
+		"json":      `{"version":"2.4.0"}`,
+		"replaced":  "2_4_0",
+		"coalesced": "x",
+		"when":      "(unknown)", // impure: unknown until apply
+	}
+	for name, w := range want {
+		if got := str(name); got != w {
+			t.Errorf("local.%s = %q, want %q", name, got, w)
+		}
+	}
+	if got := lang.AfterNodes(cfg.Locals["when"]); !reflect.DeepEqual(got, []string{"apply"}) {
+		t.Errorf("timestamp() marks = %v", got)
+	}
+	if !cfg.Locals["ok"].True() || !cfg.Locals["max"].RawEquals(cty.NumberIntVal(7)) {
+		t.Errorf("ok = %#v, max = %#v", cfg.Locals["ok"], cfg.Locals["max"])
+	}
+	if got := cfg.Locals["lengths"]; !got.RawEquals(cty.TupleVal([]cty.Value{cty.NumberIntVal(3), cty.NumberIntVal(2), cty.NumberIntVal(1)})) {
+		t.Errorf("lengths = %#v", got)
+	}
+
+	applied, diags := lang.Load(dir, testSchemas(), lang.Options{Apply: true, Env: map[string]string{}})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if v := applied.Locals["when"]; !v.IsKnown() {
+		t.Errorf("timestamp() unknown with Options.Apply")
+	}
+}

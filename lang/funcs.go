@@ -27,7 +27,7 @@ func functions(dir string, env func(string) (string, bool), apply bool) map[stri
 		"ceil":            stdlib.CeilFunc,
 		"chomp":           stdlib.ChompFunc,
 		"chunklist":       stdlib.ChunklistFunc,
-		"coalesce":        stdlib.CoalesceFunc,
+		"coalesce":        coalesceFunc,
 		"coalescelist":    stdlib.CoalesceListFunc,
 		"compact":         stdlib.CompactFunc,
 		"concat":          stdlib.ConcatFunc,
@@ -107,7 +107,7 @@ func functions(dir string, env func(string) (string, bool), apply bool) map[stri
 }
 
 // lengthFunc is stdlib's length that also counts the characters of a
-// string, as Terraform's does.
+// string and the attributes of an object, as Terraform's does.
 var lengthFunc = function.New(&function.Spec{
 	Description: "the number of elements of a collection or characters of a string",
 	Params:      []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowUnknown: true, AllowDynamicType: true}},
@@ -115,12 +115,46 @@ var lengthFunc = function.New(&function.Spec{
 		return cty.Number, nil
 	},
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		if args[0].Type() == cty.String {
+		switch ty := args[0].Type(); {
+		case ty == cty.String:
 			return stdlib.Strlen(args[0])
+		case ty.IsObjectType():
+			return cty.NumberIntVal(int64(len(ty.AttributeTypes()))), nil
 		}
 		return stdlib.Length(args[0])
 	},
 })
+
+// coalesceFunc returns its first argument that is neither null nor an
+// empty string, as Terraform's coalesce does (cty's skips only nulls).
+var coalesceFunc = function.New(&function.Spec{
+	Description: "the first argument that is not null or an empty string",
+	VarParam:    &function.Parameter{Name: "vals", Type: cty.DynamicPseudoType, AllowUnknown: true, AllowDynamicType: true, AllowNull: true},
+	Type: func(args []cty.Value) (cty.Type, error) {
+		return stdlib.CoalesceFunc.ReturnType(argTypes(args))
+	},
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		var keep []cty.Value
+		for _, a := range args {
+			if a.IsKnown() && !a.IsNull() && a.Type() == cty.String && a.AsString() == "" {
+				continue
+			}
+			keep = append(keep, a)
+		}
+		if len(keep) == 0 {
+			return cty.NilVal, fmt.Errorf("no non-null, non-empty argument")
+		}
+		return stdlib.Coalesce(keep...)
+	},
+})
+
+func argTypes(args []cty.Value) []cty.Type {
+	out := make([]cty.Type, len(args))
+	for i, a := range args {
+		out[i] = a.Type()
+	}
+	return out
+}
 
 var sha256Func = function.New(&function.Spec{
 	Description: "hex sha256 of a string",

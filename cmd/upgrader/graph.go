@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/hashicorp/hcl/v2"
 	"io"
 	"sort"
 	"strings"
@@ -119,7 +120,7 @@ func dotNode(cfg *lang.Config, n *lang.Node) string {
 		label += "\n" + strings.Join(kinds, ", ")
 	}
 	if n.When != nil {
-		label += "\n(when ...)"
+		label += "\nwhen " + exprText(cfg, n.When.Range(), 40)
 	}
 	shape := kindShapes[n.Kind]
 	if shape == "" {
@@ -132,4 +133,17 @@ func dotNode(cfg *lang.Config, n *lang.Node) string {
 func dotID(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 	return `"` + r.Replace(s) + `"`
+}
+
+// exprText is the source text of rng, cut to max characters.
+func exprText(cfg *lang.Config, rng hcl.Range, max int) string {
+	f := cfg.Files[rng.Filename]
+	if f == nil || rng.End.Byte > len(f.Bytes) || rng.Start.Byte > rng.End.Byte {
+		return "..."
+	}
+	s := strings.Join(strings.Fields(string(f.Bytes[rng.Start.Byte:rng.End.Byte])), " ")
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max-3]) + "..."
+	}
+	return s
 }

@@ -29,6 +29,7 @@ phase "roll" {
   }
   check "smoke" {
     depends_on = [step.install]
+    when       = step.install.changed
     http {
       url = "http://${host.a.address}/"
     }
