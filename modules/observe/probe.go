@@ -65,12 +65,12 @@ type diskUse struct {
 
 // logResult is what one sample saw of one log file.
 type logResult struct {
-	Next      logCursor
-	Size      int64 // current file size; -1 when missing
-	Matches   int   // matching lines read this time
-	Lines     []string
-	Rotated   bool  // the inode changed since the last look
-	Truncated bool  // same inode, smaller than the cursor
+	Next       logCursor
+	Size       int64 // current file size; -1 when missing
+	Matches    int   // matching lines read this time
+	Lines      []string
+	Rotated    bool  // the inode changed since the last look
+	Truncated  bool  // same inode, smaller than the cursor
 	Behind     int64 // bytes left to read (more than readCap arrived)
 	Unreadable bool  // exists, but the remote user may not read it
 }

@@ -47,7 +47,7 @@ type window struct {
 func newWindow(req *modules.Request, s *settings) (*window, error) {
 	w := &window{
 		s: s, req: req, env: req.Env, node: req.Node,
-		path: MetricsFile(req.Env.StateDir(), req.Env.RunID()),
+		path:   MetricsFile(req.Env.StateDir(), req.Env.RunID()),
 		cpu:    map[string][2]uint64{},
 		warned: map[string]bool{},
 		now:    time.Now,
