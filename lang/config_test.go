@@ -269,6 +269,10 @@ func TestLoad_functions(t *testing.T) {
 		t.Errorf("lengths = %#v", got)
 	}
 
+	if p := cfg.Variables["service"].Value.GetAttr("port"); !p.RawEquals(cty.NumberIntVal(8080)) {
+		t.Errorf("optional attribute default: port = %#v", p)
+	}
+
 	applied, diags := lang.Load(dir, testSchemas(), lang.Options{Apply: true, Env: map[string]string{}})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())

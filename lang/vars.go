@@ -44,6 +44,7 @@ func (l *loader) decodeVariables() {
 	type decl struct {
 		v           *Variable
 		def         hcl.Expression
+		defaults    *typeexpr.Defaults // optional(type, default) attributes
 		validations []validation
 	}
 	var decls []*decl
@@ -59,10 +60,11 @@ func (l *loader) decodeVariables() {
 		decls = append(decls, d)
 		c := l.content(b.Body, variableSchema, "a variable block")
 		if a, ok := c.Attributes["type"]; ok {
-			ty, diags := typeexpr.TypeConstraint(a.Expr)
+			ty, defs, diags := typeexpr.TypeConstraintWithDefaults(a.Expr)
 			l.diags = append(l.diags, diags...)
 			if !diags.HasErrors() {
 				v.Type = ty
+				d.defaults = defs
 			}
 		}
 		if a, ok := c.Attributes["description"]; ok {
@@ -133,6 +135,9 @@ func (l *loader) decodeVariables() {
 		subject := v.DeclRange
 		if src != nil && !v.Sensitive {
 			subject = *src
+		}
+		if d.defaults != nil {
+			val = d.defaults.Apply(val)
 		}
 		cv, err := convert.Convert(val, v.Type)
 		if err != nil {

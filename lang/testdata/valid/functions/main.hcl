@@ -26,3 +26,11 @@ locals {
 host "h" {
   address = "198.51.100.1"
 }
+
+variable "service" {
+  type = object({
+    name = string
+    port = optional(number, 8080)
+  })
+  default = { name = "app" }
+}
