@@ -175,8 +175,9 @@ func Summarize(path string) ([]*WindowSummary, error) {
 		}
 		switch r.Type {
 		case RecordWindow:
-			if w.Started.IsZero() {
-				w.Started = r.TS
+			if !r.Resumed {
+				// A new window of this node (a retry): the summary starts over.
+				*w = WindowSummary{Node: r.Node, Started: r.TS, Latest: map[string]*Record{}, Breaches: map[string]int{}, LastBreach: map[string]*Record{}}
 			}
 			if r.Deadline != nil {
 				w.Deadline = *r.Deadline

@@ -25,6 +25,9 @@ const (
 type windowMark struct {
 	Started  time.Time `json:"started"`
 	Deadline time.Time `json:"deadline"`
+	// Ended is the outcome once the window is over: another Apply of the
+	// node (a retry after a failure) then opens a new window.
+	Ended string `json:"ended,omitempty"`
 }
 
 type window struct {
@@ -60,7 +63,7 @@ func newWindow(req *modules.Request, s *settings) (*window, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the window's checkpoint: %w", err)
 	}
-	if found {
+	if found && w.mark.Ended == "" {
 		w.resumed = true
 		// Decoded over empty maps: what the checkpoint omits stays usable.
 		w.st = newState()
@@ -199,6 +202,10 @@ func (w *window) end(outcome, reason string) {
 	if err := w.out.write(&Record{Type: RecordEnd, Node: w.node, TS: w.now().UTC(), Outcome: outcome, Reason: reason}); err != nil {
 		w.logf("writing %s: %v", w.path, err)
 	}
+	w.mark.Ended = outcome
+	if err := w.env.Checkpoint(w.node+keyWindow, w.mark); err != nil {
+		w.logf("recording the end of the window: %v", err)
+	}
 }
 
 func (w *window) passed() (*modules.Outcome, error) {
@@ -226,8 +233,8 @@ func (w *window) judgeAfterDeadline() (*modules.Outcome, error) {
 		fails []string
 	)
 	err := ReadRecords(w.path, func(r *Record) error {
-		if r.Node != w.node || r.Type != RecordSample {
-			return nil
+		if r.Node != w.node || r.Type != RecordSample || r.TS.Before(w.mark.Started) {
+			return nil // another node, or an earlier window of this node
 		}
 		n++
 		last = r.TS

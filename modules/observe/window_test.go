@@ -347,3 +347,38 @@ func TestWindow_resumeRestartsBreachTimer(t *testing.T) {
 		t.Errorf("output does not say so:\n%s", w.out.String())
 	}
 }
+
+// Applying a node whose window already ended (a retry after a failure)
+// opens a new window instead of resuming the old one.
+func TestWindow_retryAfterFailureIsNewWindow(t *testing.T) {
+	w := newLocalWindow(t, `
+  duration = "1s"
+  interval = "200ms"
+  hosts    = [host.web]
+  log {
+    path    = "LOG"
+    pattern = "ERROR"
+  }`)
+	time.AfterFunc(300*time.Millisecond, func() { w.appendLog(t, "ERROR first attempt\n") })
+	if _, err := w.apply(context.Background()); err == nil {
+		t.Fatal("first attempt passed")
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	out, err := w.apply(context.Background())
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if el := time.Since(start); el < time.Second {
+		t.Errorf("retry took %s: it did not get a window of its own", el)
+	}
+	ws, _ := Summarize(MetricsFile(w.env.Dir, w.env.ID))
+	if len(ws) != 1 || ws[0].Outcome != "passed" || ws[0].Samples != int(must64(out)) {
+		t.Errorf("summary %+v, outputs %v", ws[0], out.Outputs)
+	}
+}
+
+func must64(o *modules.Outcome) int64 {
+	n, _ := o.Outputs["samples"].AsBigFloat().Int64()
+	return n
+}
