@@ -85,18 +85,32 @@ func (*Template) Validate(cfg *modules.Config) hcl.Diagnostics {
 	if pds.HasErrors() {
 		return ds
 	}
+	// An object's attribute names are known even when its values are not.
+	names := map[string]bool{}
+	if vv := modules.Get(cfg.Value, "vars"); vv.IsNull() {
+		// no vars: the template may use none
+	} else if vv.Type().IsObjectType() {
+		for n := range vv.Type().AttributeTypes() {
+			names[n] = true
+		}
+	} else {
+		names = nil // a map: its keys are known only with its value
+	}
 	vars := varsMap(cfg)
-	if vars == nil {
-		return ds // vars known only after a node ran
+	for n := range vars {
+		names[n] = true
 	}
 	for _, tr := range expr.Variables() {
-		if _, ok := vars[tr.RootName()]; !ok {
+		if names == nil {
+			break
+		}
+		if !names[tr.RootName()] {
 			ds = append(ds, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown template variable",
 				Detail:  fmt.Sprintf("The template refers to %q, which vars does not set (at %s).", tr.RootName(), cfg.Range("vars")),
 				Subject: tr.SourceRange().Ptr()})
 		}
 	}
-	if !ds.HasErrors() {
+	if !ds.HasErrors() && vars != nil {
 		if _, rds := render(expr, vars); rds.HasErrors() {
 			ds = append(ds, rds...)
 		}

@@ -27,10 +27,11 @@ func TestTemplate_validateErrorsInTemplate(t *testing.T) {
 		{`{ version = "1" }`, "app.conf.tmpl", "app.conf.tmpl", "Unknown template variable", 2},
 		{`{ version = "1" }`, "broken.tmpl", "broken.tmpl", "", 1},
 		{`{ version = "1", port = [1] }`, "app.conf.tmpl", "app.conf.tmpl", "Invalid template interpolation value", 2},
+		{`{ version = var.later }`, "app.conf.tmpl", "app.conf.tmpl", "Unknown template variable", 2}, // names known, values not yet
 	}
 	for _, c := range cases {
 		src := "template {\n  source = \"" + c.source + "\"\n  destination = \"/etc/app/app.conf\"\n  vars = " + c.vars + "\n}\n"
-		cfg, ds := modtest.DecodeBlock("t.hcl", []byte(src), (&Template{}).Spec(), nil, "testdata/validate")
+		cfg, ds := modtest.DecodeBlock("t.hcl", []byte(src), (&Template{}).Spec(), modtest.EvalContext(), "testdata/validate")
 		if ds.HasErrors() {
 			t.Fatal(ds)
 		}
