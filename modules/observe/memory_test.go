@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -114,8 +115,9 @@ func TestWindow_memoryFlat(t *testing.T) {
 	}
 	end := heap()
 	fi, _ := os.Stat(filepath.Join(env.Dir, "runs", "run1", "metrics.jsonl"))
-	t.Logf("heap after 500 rounds %d KiB, after %d rounds (%d samples) %d KiB; metrics.jsonl %d MiB",
-		at500>>10, rounds, w.st.Samples, end>>10, fi.Size()>>20)
+	cp, _ := json.Marshal(w.st)
+	t.Logf("heap after 500 rounds %d KiB, after %d rounds (%d samples) %d KiB; metrics.jsonl %d MiB; state checkpoint %d B per interval",
+		at500>>10, rounds, w.st.Samples, end>>10, fi.Size()>>20, len(cp))
 	if w.st.Samples != hosts*rounds || w.st.Matches["h1|0"] != rounds-1 { // the first sample only notes where the log ends
 		t.Errorf("samples %d, matches on h1 %d", w.st.Samples, w.st.Matches["h1|0"])
 	}
