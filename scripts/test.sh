@@ -5,4 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
 go vet ./...
+# The example's release tarballs (reproducible; a rebuild is cheap): validating
+# examples/active-standby checks that its artifacts exist.
+bash examples/active-standby/build.sh >/dev/null
 go test -count=1 ./... "$@"
