@@ -113,7 +113,6 @@ func contains(s []string, x string) bool {
 // modules decodes every module body at validate scope, runs the module's
 // Validator and records what nodes change and what backups protect.
 func (v *validator) modules() {
-	ctx := v.cfg.EvalContext(lang.RunInfo{}, nil)
 	addrs := make([]string, 0, len(v.cfg.Nodes))
 	for a := range v.cfg.Nodes {
 		addrs = append(addrs, a)
@@ -133,9 +132,9 @@ func (v *validator) modules() {
 			if len(n.Step.Actions) == 0 || !n.Step.BackupRequired {
 				continue
 			}
-			hosts, diags := v.cfg.StepHosts(n, ctx)
-			if diags.HasErrors() {
-				continue // unknown until apply: the apply-time interlock judges it
+			hosts := n.Step.HostNames
+			if hosts == nil {
+				continue // known only at apply: the apply-time interlock judges it
 			}
 			subject := n.DeclRange
 			if n.Step.Hosts != nil {

@@ -170,6 +170,7 @@ type Node struct {
 // Step is a step's own arguments and its ordered actions.
 type Step struct {
 	Hosts          hcl.Expression // `host = X` or `hosts = [...]`: evaluate with EvalContext; each element a host object
+	HostNames      []string       // Hosts as Load resolved it; nil when it depends on node outputs (then: StepHosts)
 	BatchSize      int            // 0: all hosts at once
 	BackupRequired bool           // default true
 	WaiverRange    hcl.Range      // where backup_required = false was written

@@ -331,8 +331,14 @@ func (l *loader) decodeStep(p *pendingNode, c *hcl.BodyContent, ctx *hcl.EvalCon
 		}
 		s.Hosts = a.Expr
 		if v, ok := l.evalNode(p, a, ctx, cty.DynamicPseudoType); ok {
-			if _, _, err := HostNames(v); err != nil {
+			names, known, err := HostNames(v)
+			switch {
+			case err != nil:
 				l.errorf(a.Expr.Range(), "Invalid "+a.Name, "%s", err)
+			case known && len(names) == 0:
+				l.errorf(a.Expr.Range(), "Invalid "+a.Name, "The step has no hosts: the list is empty.")
+			case known:
+				s.HostNames = names
 			}
 		}
 	}

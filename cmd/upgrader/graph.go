@@ -98,8 +98,7 @@ func dotNode(cfg *lang.Config, n *lang.Node) string {
 	label := n.Addr
 	switch {
 	case n.Step != nil:
-		hosts, diags := cfg.StepHosts(n, cfg.EvalContext(lang.RunInfo{}, nil))
-		if !diags.HasErrors() && len(hosts) > 0 {
+		if hosts := n.Step.HostNames; len(hosts) > 0 {
 			label += "\non " + strings.Join(hosts, ", ")
 		}
 		var kinds []string

@@ -29,3 +29,10 @@ step "empty" { # ERROR: Step without actions
 
 check "empty" { # ERROR: Check without probes
 }
+
+step "nobody" {
+  hosts = [for h in host : h if h.labels == { role = "none" }] # ERROR: Invalid hosts
+  run {
+    command = "true"
+  }
+}
