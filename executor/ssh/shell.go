@@ -261,7 +261,16 @@ func sudoOf(cmd modules.Command, text string) bool { return strings.HasPrefix(te
 // killChildren kills every descendant of the shell pid, stopping each
 // process before killing its children so none can escape by forking.
 func (c *conn) killChildren(ctx context.Context, pid int, sudo bool) error {
+	return c.killTree(ctx, pid, false, sudo)
+}
+
+// killTree kills pid's descendants, and pid itself when self is set.
+func (c *conn) killTree(ctx context.Context, pid int, self, sudo bool) error {
 	k := fmt.Sprintf(`kt() { kill -STOP "$1" 2>/dev/null; for c in $(pgrep -P "$1"); do kt "$c"; done; kill -KILL "$1" 2>/dev/null; }; for c in $(pgrep -P %d); do kt "$c"; done; true`, pid)
+	if self {
+		k = fmt.Sprintf("kt %d; true", pid)
+		k = `kt() { kill -STOP "$1" 2>/dev/null; for c in $(pgrep -P "$1"); do kt "$c"; done; kill -KILL "$1" 2>/dev/null; }; ` + k
+	}
 	if sudo {
 		k = "sudo -n -- sh -c " + modules.ShellQuote(k)
 	}
@@ -380,8 +389,28 @@ func (c *conn) runSession(ctx context.Context, cmd modules.Command, text string,
 	stdout.w, stderr.w = cmd.Stdout, cmd.Stderr
 	sess.Stdin = cmd.Stdin
 	sess.Stdout = writerFunc(func(p []byte) (int, error) { stdout.write(p); return len(p), nil })
-	sess.Stderr = writerFunc(func(p []byte) (int, error) { stderr.write(p); return len(p), nil })
-	if err := sess.Start(text); err != nil {
+	// The remote shell first reports its pid on stderr, so that a timeout can
+	// kill the command's whole process tree (a signal reaches only the shell).
+	pidc := make(chan int, 1)
+	var head []byte
+	gotPid := false
+	sess.Stderr = writerFunc(func(p []byte) (int, error) {
+		n := len(p)
+		if !gotPid {
+			head = append(head, p...)
+			i := bytes.IndexByte(head, '\n')
+			if i < 0 {
+				return n, nil
+			}
+			pid, _ := strconv.Atoi(string(head[:i]))
+			pidc <- pid
+			gotPid = true
+			p = head[i+1:]
+		}
+		stderr.write(p)
+		return n, nil
+	})
+	if err := sess.Start("echo $$ >&2; " + text); err != nil {
 		return modules.Result{}, notStarted{err}
 	}
 	done := make(chan error, 1)
@@ -397,9 +426,23 @@ func (c *conn) runSession(ctx context.Context, cmd modules.Command, text string,
 		why = ctx.Err()
 	}
 	if why != nil {
+		kctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		select {
+		case pid := <-pidc:
+			if pid > 0 {
+				c.killTree(kctx, pid, true, strings.HasPrefix(text, "sudo -n -- "))
+			}
+		default:
+		}
 		sess.Signal(ssh.SIGKILL)
 		sess.Close()
-		return modules.Result{ExitCode: -1, Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes()}, why
+		select {
+		case <-done: // output copied: safe to read
+			return modules.Result{ExitCode: -1, Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes()}, why
+		case <-kctx.Done():
+			return modules.Result{ExitCode: -1}, why
+		}
 	}
 	res := modules.Result{Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes(), Truncated: stdout.truncated || stderr.truncated}
 	var ee *ssh.ExitError

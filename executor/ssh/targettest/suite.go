@@ -104,7 +104,7 @@ func commands(t *testing.T, h Host) {
 	t.Run("timeout", func(t *testing.T) {
 		start := time.Now()
 		marker := h.Dir + "/timeout-marker"
-		_, err := h.Target.Run(ctx(t), modules.Command{Cmd: "sleep 1.5 && touch " + marker + " & sleep 30", Timeout: 300 * time.Millisecond})
+		_, err := h.Target.Run(ctx(t), modules.Command{Cmd: "trap '' HUP TERM PIPE; sleep 1.5 && touch " + marker + " & sleep 30", Timeout: 300 * time.Millisecond})
 		if err == nil || !strings.Contains(err.Error(), "timed out") {
 			t.Fatalf("want a timeout error, got %v", err)
 		}
@@ -113,6 +113,18 @@ func commands(t *testing.T, h Host) {
 		}
 		if r := run(t, h, modules.Command{Cmd: "echo alive"}); string(r.Stdout) != "alive\n" {
 			t.Fatalf("after a timeout: %q", r.Stdout)
+		}
+		time.Sleep(1700 * time.Millisecond)
+		if out, _ := h.Exec(ctx(t), "test -e "+marker+" && echo still-running"); strings.Contains(out, "still-running") {
+			t.Fatal("the timed-out command's children kept running")
+		}
+	})
+	t.Run("timeoutWithStdin", func(t *testing.T) {
+		marker := h.Dir + "/timeout-stdin-marker"
+		_, err := h.Target.Run(ctx(t), modules.Command{Cmd: "trap '' HUP TERM PIPE; cat >/dev/null; sleep 1.5 && touch " + marker + " & sleep 30",
+			Stdin: strings.NewReader("x"), Timeout: 300 * time.Millisecond})
+		if err == nil || !strings.Contains(err.Error(), "timed out") {
+			t.Fatalf("want a timeout error, got %v", err)
 		}
 		time.Sleep(1700 * time.Millisecond)
 		if out, _ := h.Exec(ctx(t), "test -e "+marker+" && echo still-running"); strings.Contains(out, "still-running") {
