@@ -133,7 +133,7 @@ func FormatValue(v cty.Value) string {
 	if v.IsNull() {
 		return "null"
 	}
-	if v.Type() == cty.String {
+	if v.Type() == cty.String && v.AsString() != "" {
 		return v.AsString()
 	}
 	return formatLiteral(v)

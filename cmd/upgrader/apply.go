@@ -58,7 +58,10 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	stdin := os.Stdin
 	tty := views.IsTerminal(stdin) && views.IsTerminal(fileOf(stdout))
 	if isPlan && tty {
-		vars = askSensitive(saved, vars, stdout)
+		// ask for sensitive values only when the configuration cannot do without them
+		if _, ds := lang.Load(dir, executor.Schemas(newRegistry()), lang.Options{Vars: vars, VarFiles: varFiles}); ds.HasErrors() {
+			vars = askSensitive(saved, vars, stdout)
+		}
 	}
 	cfg, reg, ok := loadRunConfigOut(dir, &c, vars, varFiles, true, stdout, stderr)
 	if !ok {
