@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -150,6 +151,11 @@ func (t *Target) do(ctx context.Context, op string, retry bool, fn func(c *conn)
 		return err
 	}
 	err = fn(c)
+	if err != nil && errors.Is(err, errNotStarted) && c.alive() && brokenTransport(err) {
+		// Noticed before the reader goroutine did: nothing was started, so
+		// close it now and take the reconnect path.
+		c.kill(err)
+	}
 	if err != nil && !c.alive() && ctx.Err() == nil && (retry || errors.Is(err, errNotStarted)) {
 		c2, err2 := t.conn(ctx)
 		if err2 != nil {
@@ -168,6 +174,18 @@ func (t *Target) do(ctx context.Context, op string, retry bool, fn func(c *conn)
 		return t.errf(op, err)
 	}
 	return nil
+}
+
+// brokenTransport reports an error of the connection itself (not a refusal
+// by the server, not a cancellation).
+func brokenTransport(err error) bool {
+	var oe *ssh.OpenChannelError
+	if errors.As(err, &oe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	msg := err.Error()
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || strings.Contains(msg, "connection reset") ||
+		strings.Contains(msg, "broken pipe") || strings.Contains(msg, "use of closed network connection")
 }
 
 // ---------------------------------------------------------------------------

@@ -508,3 +508,33 @@ func TestTarget_deadShellReplaced(t *testing.T) {
 		t.Fatalf("%q %v", r.Stdout, err)
 	}
 }
+
+// A connection dropped while idle (sshd restarted) is replaced by the next call.
+func TestTarget_reconnectAfterRestart(t *testing.T) {
+	bed := testbed.New(t, "web")
+	h := bed.Host("web")
+	tgt, err := bed.Target("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := tgt.Run(ctx(t), modules.Command{Cmd: "true"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tgt.Stat(ctx(t), "/opt"); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.StopSSH(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.StartSSH(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := tgt.Run(ctx(t), modules.Command{Cmd: "echo back"}); err != nil || string(r.Stdout) != "back\n" {
+			t.Fatalf("round %d: %q %v", i, r.Stdout, err)
+		}
+		if fi, err := tgt.Stat(ctx(t), "/opt"); err != nil || !fi.IsDir {
+			t.Fatalf("round %d: stat: %v", i, err)
+		}
+	}
+}
