@@ -34,6 +34,7 @@ type Live struct {
 	mu     sync.Mutex
 	run    map[string]*running // node or node@host -> what runs
 	status string              // the status line drawn now
+	paused string              // a gate's question is on the terminal: no status line until it is answered
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -90,7 +91,7 @@ func (l *Live) clearStatus() {
 }
 
 func (l *Live) drawStatus() {
-	if !l.tty {
+	if !l.tty || l.paused != "" {
 		return
 	}
 	keys := make([]string, 0, len(l.run))
@@ -178,7 +179,12 @@ func (l *Live) Event(ev executor.Event) {
 		if r := l.run[ev.Node]; r != nil && r.host == "" {
 			delete(l.run, ev.Node) // shown per host from now on
 		}
-	case journal.NodeFinished, journal.NodeFailed, journal.NodeSkipped:
+	case executor.EvWaiting:
+		l.paused = ev.Node
+	case journal.NodeFinished, journal.NodeFailed, journal.NodeSkipped, journal.Approved:
+		if l.paused == ev.Node {
+			l.paused = ""
+		}
 		for k, r := range l.run {
 			if r.node == ev.Node {
 				delete(l.run, k)
