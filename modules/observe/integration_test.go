@@ -435,3 +435,35 @@ func TestObserve_unreadableLog(t *testing.T) {
 		t.Errorf("run log:\n%s", w.out.String())
 	}
 }
+
+// A filesystem that fills up during the window breaches max_disk_percent;
+// the message names the mount point of the watched path.
+func TestObserve_diskFills(t *testing.T) {
+	bed := testbed.New(t, "web1")
+	h := bed.Host("web1")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.MountTmpfs(ctx, "/srv/data", "1m"); err != nil {
+		t.Fatal(err)
+	}
+	w := newBedWindow(t, bed, `
+  duration         = "20s"
+  interval         = "300ms"
+  hosts            = [host.web1]
+  disk_paths       = ["/srv/data/db"]
+  max_disk_percent = 80`)
+	hexec(t, h, "mkdir -p /srv/data/db")
+	time.AfterFunc(time.Second, func() {
+		if _, err := h.Exec(context.Background(), "head -c 900000 /dev/zero > /srv/data/db/big"); err != nil {
+			t.Error(err)
+		}
+	})
+	_, err := w.apply(context.Background())
+	if err == nil || !regexp.MustCompile(`host "web1": disk /srv/data (8[1-9]|9[0-9]|100)(\.[0-9])?% is above max_disk_percent 80%`).MatchString(err.Error()) {
+		t.Fatalf("error = %v", err)
+	}
+	first := w.samples(t)[0]
+	if first.Disk["/srv/data"] > 10 {
+		t.Errorf("first sample %+v: the empty filesystem should be nearly unused", first)
+	}
+}
