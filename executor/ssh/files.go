@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/pkg/sftp"
 
@@ -65,7 +66,69 @@ func (t *Target) Stat(ctx context.Context, p string) (modules.FileInfo, error) {
 			return nil
 		})
 	})
+	if errors.Is(err, os.ErrPermission) && t.cfg.Sudo {
+		return t.statSudo(ctx, p)
+	}
 	return fi, err
+}
+
+// statSudo stats through `sudo -n stat` (sudo mode, path not visible to the
+// login user).
+func (t *Target) statSudo(ctx context.Context, p string) (modules.FileInfo, error) {
+	q := modules.ShellQuote(p)
+	res, err := t.run(ctx, "stat", modules.Command{Sudo: true, Cmd: fmt.Sprintf(
+		"if [ -e %[1]s ] || [ -L %[1]s ]; then stat -c '%%f %%s %%u %%g %%Y' -- %[1]s && readlink -- %[1]s; true; else echo missing; fi", q)})
+	if err != nil {
+		return modules.FileInfo{}, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
+	if res.ExitCode != 0 || len(lines) == 0 {
+		return modules.FileInfo{}, t.errf("stat "+p, fmt.Errorf("sudo stat: exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr))))
+	}
+	if lines[0] == "missing" {
+		return modules.FileInfo{}, nil
+	}
+	var raw uint32
+	var size, mtime int64
+	var fi modules.FileInfo
+	if _, err := fmt.Sscanf(lines[0], "%x %d %d %d %d", &raw, &size, &fi.UID, &fi.GID, &mtime); err != nil {
+		return fi, t.errf("stat "+p, fmt.Errorf("sudo stat: %q: %w", lines[0], err))
+	}
+	fi.Exists, fi.Size, fi.ModTime, fi.Mode = true, size, time.Unix(mtime, 0), unixMode(raw)
+	fi.IsDir, fi.IsLink = fi.Mode.IsDir(), fi.Mode&os.ModeSymlink != 0
+	if fi.IsLink && len(lines) > 1 {
+		fi.LinkTarget = lines[1]
+	}
+	return fi, nil
+}
+
+// unixMode converts a raw st_mode to an os.FileMode.
+func unixMode(m uint32) os.FileMode {
+	mode := os.FileMode(m & 0o777)
+	switch m & 0o170000 {
+	case 0o040000:
+		mode |= os.ModeDir
+	case 0o120000:
+		mode |= os.ModeSymlink
+	case 0o010000:
+		mode |= os.ModeNamedPipe
+	case 0o140000:
+		mode |= os.ModeSocket
+	case 0o020000:
+		mode |= os.ModeDevice | os.ModeCharDevice
+	case 0o060000:
+		mode |= os.ModeDevice
+	}
+	if m&0o4000 != 0 {
+		mode |= os.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		mode |= os.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		mode |= os.ModeSticky
+	}
+	return mode
 }
 
 // ReadFile reads at most limit bytes of path (through `sudo -n cat` when the

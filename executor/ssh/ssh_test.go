@@ -70,6 +70,17 @@ func TestTarget_sudoMode(t *testing.T) {
 	if data, err := tgt.ReadFile(ctx(t), "/etc/app/root/f", 100); err != nil || string(data) != "new\n" {
 		t.Fatalf("sudo read: %q %v", data, err)
 	}
+	// Behind a directory deploy cannot search, Stat and SHA256 go through sudo.
+	fi, err := tgt.Stat(ctx(t), "/etc/app/root/f")
+	if err != nil || !fi.Exists || fi.Mode != 0o600 || fi.Size != 4 || fi.UID != 123 || fi.GID != 45 {
+		t.Fatalf("sudo stat: %+v %v", fi, err)
+	}
+	if fi, err := tgt.Stat(ctx(t), "/etc/app/root/none"); err != nil || fi.Exists {
+		t.Fatalf("sudo stat missing: %+v %v", fi, err)
+	}
+	if s, err := tgt.SHA256(ctx(t), "/etc/app/root/f"); err != nil || len(s) != 64 {
+		t.Fatalf("sudo sha256: %q %v", s, err)
+	}
 }
 
 // Every fault gives one error that names the host, and no panic.

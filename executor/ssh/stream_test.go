@@ -3,6 +3,7 @@ package ssh
 import (
 	"bytes"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -72,4 +73,19 @@ func TestScript_envAndSudo(t *testing.T) {
 
 func modulesCommand(cmd string, env map[string]string) modules.Command {
 	return modules.Command{Cmd: cmd, Env: env}
+}
+
+func TestUnixMode(t *testing.T) {
+	cases := map[uint32]os.FileMode{
+		0o100644: 0o644,
+		0o040755: os.ModeDir | 0o755,
+		0o120777: os.ModeSymlink | 0o777,
+		0o104755: os.ModeSetuid | 0o755,
+		0o041777: os.ModeDir | os.ModeSticky | 0o777,
+	}
+	for raw, want := range cases {
+		if got := unixMode(raw); got != want {
+			t.Errorf("%o: got %v, want %v", raw, got, want)
+		}
+	}
 }
