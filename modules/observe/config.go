@@ -68,6 +68,7 @@ type logSpec struct {
 	Host       string // "" = every host of the window
 	Path       string
 	Pattern    string
+	Shown      string // the pattern as messages show it: "(sensitive)" when it is
 	Re         *regexp.Regexp
 	MaxMatches int
 }
@@ -228,9 +229,17 @@ func parseLog(cfg *modules.Config, lv cty.Value, i int, hosts []string, partial 
 		ok = false
 	} else {
 		l.Pattern = modules.GetString(lv, "pattern")
+		l.Shown = fmt.Sprintf("%q", l.Pattern)
+		if isSensitive(lv, "pattern") {
+			l.Shown = "(sensitive)"
+		}
 		re, err := regexp.Compile(l.Pattern)
 		if err != nil {
-			at(key("pattern"), "Invalid log pattern", fmt.Sprintf("pattern %q is not a valid RE2 regular expression: %s.", l.Pattern, strings.TrimPrefix(err.Error(), "error parsing regexp: ")))
+			msg := strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+			if l.Shown == "(sensitive)" {
+				msg = "(details hidden: the pattern is sensitive)"
+			}
+			at(key("pattern"), "Invalid log pattern", fmt.Sprintf("pattern %s is not a valid RE2 regular expression: %s.", l.Shown, msg))
 			ok = false
 		}
 		l.Re = re
@@ -335,4 +344,18 @@ func firstDup(list []string) string {
 		seen[x] = true
 	}
 	return ""
+}
+
+// isSensitive reports whether obj.attr is a known value carrying a mark
+// (lang marks sensitive values; modules treat any mark on a known value so).
+func isSensitive(obj cty.Value, attr string) bool {
+	if obj.IsNull() || !obj.IsKnown() {
+		return false
+	}
+	obj, _ = obj.Unmark()
+	if !obj.Type().IsObjectType() || !obj.Type().HasAttribute(attr) {
+		return false
+	}
+	v := obj.GetAttr(attr)
+	return v.IsKnown() && v.IsMarked()
 }

@@ -95,7 +95,10 @@ func evalContext(hosts, checks []string) *hcl.EvalContext {
 		})
 	}
 	vars := map[string]cty.Value{
-		"var": cty.ObjectVal(map[string]cty.Value{"later": cty.UnknownVal(cty.String)}),
+		"var": cty.ObjectVal(map[string]cty.Value{
+			"later":  cty.UnknownVal(cty.String).Mark("after:step.build"),
+			"secret": cty.StringVal("token=hunter2(").Mark(modtest.SensitiveMark),
+		}),
 	}
 	if len(hv) > 0 {
 		vars["host"] = cty.ObjectVal(hv)

@@ -106,7 +106,7 @@ func (s *settings) evaluate(st *state, rec *Record) []string {
 		}
 		rec.Over = append(rec.Over, "log "+name)
 		var b strings.Builder
-		fmt.Fprintf(&b, "log %s on %s: %d line(s) match %q (max_matches %d)", l.Path, who, n, l.Pattern, l.MaxMatches)
+		fmt.Fprintf(&b, "log %s on %s: %d line(s) match %s (max_matches %d)", l.Path, who, n, l.Shown, l.MaxMatches)
 		if lines := st.Lines[key]; len(lines) > 0 {
 			if n > len(lines) {
 				fmt.Fprintf(&b, "; the last %d:", len(lines))

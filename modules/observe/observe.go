@@ -133,7 +133,7 @@ func (s *settings) describe() string {
 		if l.Host != "" {
 			on = " on " + l.Host
 		}
-		bounds = append(bounds, fmt.Sprintf("%s%s /%s/ <= %d", l.Path, on, l.Pattern, l.MaxMatches))
+		bounds = append(bounds, fmt.Sprintf("%s%s %s <= %d", l.Path, on, l.Shown, l.MaxMatches))
 	}
 	if len(s.Checks) > 0 {
 		bounds = append(bounds, fmt.Sprintf("checks %s (%d failure(s) in a row)", strings.Join(s.Checks, ", "), s.MaxCheckFailures))

@@ -29,7 +29,7 @@ func TestPlan_summaryAndWarnings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "observe web for 72h0m0s every 1m0s, bounds cpu <= 85%, memory <= 90%, /nonexistent/app.log /ERROR|Exception/ <= 0, checks regression (3 failure(s) in a row) (breach_for 5m0s)"
+	want := `observe web for 72h0m0s every 1m0s, bounds cpu <= 85%, memory <= 90%, /nonexistent/app.log "ERROR|Exception" <= 0, checks regression (3 failure(s) in a row) (breach_for 5m0s)`
 	if p.Change != modules.Read || p.Summary != want {
 		t.Errorf("plan %s %q\nwant %q", p.Change, p.Summary, want)
 	}

@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/upgrader-dev/upgrader/modules/modtest"
@@ -16,6 +17,11 @@ func TestValidate_cases(t *testing.T) {
 		}
 		for _, p := range modtest.MatchErrors(ds, modtest.ErrorComments(src)) {
 			t.Error(p)
+		}
+		for _, d := range ds {
+			if strings.Contains(d.Summary+d.Detail, "hunter2") {
+				t.Errorf("a sensitive value in a diagnostic: %s", d.Error())
+			}
 		}
 	})
 }
