@@ -670,7 +670,7 @@ func (r *run) runGate(ctx context.Context, n *lang.Node) (string, error) {
 	if n.Gate != nil {
 		msg = n.Gate.Message
 	}
-	r.s.emit(Event{Type: EvWaiting, Node: n.Addr, Message: fmt.Sprintf("%s\nTo approve: upgrader approve %s %s", msg, r.id, n.Addr)})
+	r.s.emit(Event{Type: EvWaiting, Node: n.Addr, Message: fmt.Sprintf("%s\nTo approve: upgrader approve -state-dir %s %s %s", msg, r.opts.StateDir, r.id, n.Addr)})
 	answers := make(chan error, 1)
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()

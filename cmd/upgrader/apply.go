@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -112,8 +113,8 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 				return exitInvalid
 			}
 			fmt.Fprint(stdout, "\nDo you want to apply this plan? Only 'yes' is accepted: ")
-			ans, _ := bufio.NewReader(stdin).ReadString('\n')
-			if strings.TrimSpace(ans) != "yes" {
+			ans, _ := stdinLines.next(ctx)
+			if ans != "yes" {
 				fmt.Fprintln(stdout, "Apply cancelled; nothing was changed.")
 				return exitFailedRolledBack
 			}
@@ -163,17 +164,39 @@ func executeRun(ctx context.Context, stdout, stderr io.Writer, c *common, st vie
 func terminalPrompt(w io.Writer) func(ctx context.Context, q string) (bool, error) {
 	return func(ctx context.Context, q string) (bool, error) {
 		fmt.Fprintf(w, "\n%s Type 'yes' to approve (or approve from elsewhere): ", q)
-		ch := make(chan string, 1)
+		s, err := stdinLines.next(ctx)
+		return s == "yes", err
+	}
+}
+
+// stdinLines reads the terminal's lines in one goroutine, so that a question
+// abandoned (a gate approved from elsewhere) does not swallow the next answer.
+var stdinLines lineReader
+
+type lineReader struct {
+	once sync.Once
+	ch   chan string
+}
+
+func (l *lineReader) next(ctx context.Context) (string, error) {
+	l.once.Do(func() {
+		l.ch = make(chan string)
 		go func() {
-			s, _ := bufio.NewReader(os.Stdin).ReadString('\n')
-			ch <- strings.TrimSpace(s)
+			sc := bufio.NewScanner(os.Stdin)
+			for sc.Scan() {
+				l.ch <- strings.TrimSpace(sc.Text())
+			}
+			close(l.ch)
 		}()
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case s := <-ch:
-			return s == "yes", nil
+	})
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case s, ok := <-l.ch:
+		if !ok {
+			return "", io.EOF
 		}
+		return s, nil
 	}
 }
 

@@ -44,9 +44,14 @@ func Plan(w io.Writer, p *executor.Plan, st Style) {
 	}
 	fmt.Fprintln(w)
 	var parts []string
-	for _, c := range []struct{ m, what string }{{"+", "to create"}, {"~", "to change"}, {"!", "commands to run"}, {"=", "unchanged"}, {"s", "skipped"}, {"r", "reads"}, {"-", "to delete"}} {
-		if counts[c.m] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[c.m], c.what))
+	for _, c := range []struct{ m, one, many string }{{"+", "to create", "to create"}, {"~", "to change", "to change"},
+		{"!", "command to run", "commands to run"}, {"=", "unchanged", "unchanged"}, {"s", "skipped", "skipped"},
+		{"r", "read", "reads"}, {"-", "to delete", "to delete"}} {
+		switch n := counts[c.m]; {
+		case n == 1:
+			parts = append(parts, "1 "+c.one)
+		case n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", n, c.many))
 		}
 	}
 	if len(parts) == 0 {
