@@ -503,8 +503,12 @@ func allocate(ctx context.Context, names []string, b *Testbed) ([]int, error) {
 		if s.stale() {
 			teardown(n)
 			delete(used, n)
+			if strings.HasPrefix(s.Bed, filepath.Join(Root, "beds")+"/") {
+				os.RemoveAll(s.Bed) // its key and known_hosts
+			}
 		}
 	}
+	removeOrphanBeds(used)
 	if err := ensureShared(ctx); err != nil {
 		return nil, err
 	}
@@ -530,6 +534,23 @@ func allocate(ctx context.Context, names []string, b *Testbed) ([]int, error) {
 		return nil, fmt.Errorf("testbed: no free address slots (%d in use)", len(used))
 	}
 	return slots, nil
+}
+
+// removeOrphanBeds removes bed directories no slot refers to any more (left
+// by killed processes). Young ones may belong to a Start in progress.
+func removeOrphanBeds(used map[int]slotState) {
+	ref := map[string]bool{}
+	for _, s := range used {
+		ref[s.Bed] = true
+	}
+	dir := filepath.Join(Root, "beds")
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if info, err := e.Info(); err == nil && !ref[p] && time.Since(info.ModTime()) > 10*time.Minute {
+			os.RemoveAll(p)
+		}
+	}
 }
 
 // ensureShared creates what every bed shares: the bridge with the
