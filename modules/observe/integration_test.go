@@ -154,7 +154,7 @@ func TestObserve_errorLineFails(t *testing.T) {
 func TestObserve_rotationNoLossNoDouble(t *testing.T) {
 	bed := testbed.New(t, "web1")
 	w := newBedWindow(t, bed, `
-  duration = "4s"
+  duration = "8s"
   interval = "300ms"
   hosts    = [host.web1]
   log {
@@ -163,10 +163,10 @@ func TestObserve_rotationNoLossNoDouble(t *testing.T) {
     max_matches = 100000
   }`)
 	h := bed.Host("web1")
-	// One line every 100ms (at most 4 per interval: every line is also kept
-	// in the samples' log_lines, so each can be identified), rotating at 1.5s.
+	// One line every 150ms (about 2 per interval, while a sample keeps up
+	// to 5 in log_lines: each line can be identified), rotating half-way.
 	writer := "i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo \"ERROR line $i\" >> " + appLog + "; " +
-		"if [ $i = 15 ]; then mv " + appLog + " " + appLog + ".1; : > " + appLog + "; chmod 644 " + appLog + "; fi; sleep 0.1; done"
+		"if [ $i = 15 ]; then mv " + appLog + " " + appLog + ".1; : > " + appLog + "; chmod 644 " + appLog + "; fi; sleep 0.15; done"
 	done := make(chan error, 1)
 	time.AfterFunc(300*time.Millisecond, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

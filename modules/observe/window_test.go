@@ -94,8 +94,9 @@ func TestWindow_passesAtDeadline(t *testing.T) {
 			}
 		}
 	}
-	if n, _ := out.Outputs["samples"].AsBigFloat().Int64(); int(n) != samples || samples < 5 || samples > 7 {
-		t.Errorf("samples output %d, %d sample lines; want 5 to 7 (baseline, every 250ms, deadline)", n, samples)
+	if n, _ := out.Outputs["samples"].AsBigFloat().Int64(); int(n) != samples || samples < 3 || samples > 7 {
+		// Baseline, every 250ms, deadline: 6, fewer when the machine is slow.
+		t.Errorf("samples output %d, %d sample lines; want 3 to 7", n, samples)
 	}
 	if recs[0].Type != RecordWindow || recs[len(recs)-1].Type != RecordEnd || recs[len(recs)-1].Outcome != "passed" {
 		t.Errorf("metrics.jsonl should open with the window and end with passed: first %+v last %+v", recs[0], recs[len(recs)-1])
