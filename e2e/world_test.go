@@ -108,7 +108,32 @@ func (w *world) apply(extra ...string) result {
 	args = append(args, extra...)
 	r := w.upgrader(append(args, ".")...)
 	w.t.Logf("upgrader apply: exit %d after %v", r.code, r.took.Round(100*time.Millisecond))
+	if r.code != 0 {
+		w.logFailure(r.output)
+	}
 	return r
+}
+
+// logFailure shows how a failed run went: what failed, what was undone.
+func (w *world) logFailure(out string) {
+	w.t.Helper()
+	n, started := 0, false
+	for _, line := range strings.Split(out, "\n") {
+		l := strings.ToLower(line)
+		if !started { // skip the plan: only what happened
+			started = strings.Contains(l, " run ") && strings.HasSuffix(l, " started")
+			continue
+		}
+		if strings.Contains(l, "fail") || strings.Contains(l, "escalat") || strings.Contains(l, "undo") || strings.Contains(l, "rolled back") {
+			if len(line) > 200 {
+				line = line[:200] + " [...]"
+			}
+			w.t.Logf("  | %s", line)
+			if n++; n == 40 {
+				return
+			}
+		}
+	}
 }
 
 func (w *world) saveOutput(name, out string) {
