@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -265,6 +266,26 @@ func detachApply(args []string, stateDir string, stdout, stderr io.Writer) int {
 	_ = cmd.Process.Release()
 	fmt.Fprintf(stdout, "\nRun %s started in the background (pid %d).\n  follow it:  tail -f %s\n  status:     upgrader status -state-dir %s %s\n", id, pid, logPath, stateDir, id)
 	return exitOK
+}
+
+// runTarget parses the flags and the [DIR] [RUN] arguments of the commands
+// that work on a run (resume, rollback, status) and finds the run: the
+// given one, or the newest. ok is false after a usage error was printed.
+func runTarget(name string, fs *flag.FlagSet, c *common, args []string, stderr io.Writer) (stateDir, run string, ok bool) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", "", false
+	}
+	dir, run, err := runArgs(pos)
+	if err == nil {
+		stateDir = c.stateDirFor(dir)
+		run, err = pickRun(stateDir, run)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader %s: %s\n", name, err)
+		return "", "", false
+	}
+	return stateDir, run, true
 }
 
 // runArgs splits [DIR] [RUN] positional arguments (either order, both optional).

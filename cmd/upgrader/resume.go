@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 
@@ -19,18 +18,8 @@ func runResume(args []string, stdout, stderr io.Writer) int {
 	c.register(fs)
 	retry := fs.String("retry", "", "repeat NODE, which was in flight and is not known to be safe to repeat")
 	force := fs.Bool("force", false, "resume although the configuration changed since the run started")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return exitInvalid
-	}
-	dir, run, err := runArgs(pos)
-	if err != nil {
-		fmt.Fprintf(stderr, "upgrader resume: %s\n", err)
-		return exitInvalid
-	}
-	stateDir := c.stateDirFor(dir)
-	if run, err = pickRun(stateDir, run); err != nil {
-		fmt.Fprintf(stderr, "upgrader resume: %s\n", err)
+	stateDir, run, ok := runTarget("resume", fs, &c, args, stderr)
+	if !ok {
 		return exitInvalid
 	}
 	_, _, opts, ok := loadForRun(&c, stateDir, run, stdout, stderr)

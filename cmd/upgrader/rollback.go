@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 
 	"github.com/upgrader-dev/upgrader/cmd/upgrader/views"
@@ -16,18 +15,8 @@ func runRollback(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("rollback", stderr)
 	var c common
 	c.register(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return exitInvalid
-	}
-	dir, run, err := runArgs(pos)
-	if err != nil {
-		fmt.Fprintf(stderr, "upgrader rollback: %s\n", err)
-		return exitInvalid
-	}
-	stateDir := c.stateDirFor(dir)
-	if run, err = pickRun(stateDir, run); err != nil {
-		fmt.Fprintf(stderr, "upgrader rollback: %s\n", err)
+	stateDir, run, ok := runTarget("rollback", fs, &c, args, stderr)
+	if !ok {
 		return exitInvalid
 	}
 	_, _, opts, ok := loadForRun(&c, stateDir, run, stdout, stderr)

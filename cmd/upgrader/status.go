@@ -20,18 +20,8 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("status", stderr)
 	var c common
 	c.register(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return exitInvalid
-	}
-	dir, run, err := runArgs(pos)
-	if err != nil {
-		fmt.Fprintf(stderr, "upgrader status: %s\n", err)
-		return exitInvalid
-	}
-	stateDir := c.stateDirFor(dir)
-	if run, err = pickRun(stateDir, run); err != nil {
-		fmt.Fprintf(stderr, "upgrader status: %s\n", err)
+	stateDir, run, ok := runTarget("status", fs, &c, args, stderr)
+	if !ok {
 		return exitInvalid
 	}
 	// The configuration lists the nodes that have not started; status works without it.
