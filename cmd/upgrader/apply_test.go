@@ -222,6 +222,13 @@ func TestResume_unsafeInFlightStops(t *testing.T) {
 	waitFor(t, "the long step", 60*time.Second, func() bool { return hostCat(t, web, "/tmp/app/c3") == "1" })
 	first.Process.Signal(syscall.SIGKILL)
 	first.Wait()
+	// The dead run's lock is stale: unlock clears it (once).
+	if code, out, errs := upgrader("unlock", dir); code != 0 || !strings.Contains(out, "Cleared the lock of run") {
+		t.Fatalf("unlock: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := upgrader("unlock", dir); code != exitInvalid || !strings.Contains(errs, "not locked") {
+		t.Fatalf("second unlock: %d %s", code, errs)
+	}
 	code, _, stderr := upgrader("resume", dir)
 	if code != exitInvalid || !strings.Contains(stderr, "-retry step.long") || !strings.Contains(stderr, "upgrader rollback") {
 		t.Fatalf("resume: exit %d: %s", code, stderr)
@@ -328,5 +335,34 @@ func TestApply_jsonEventsAndApprove(t *testing.T) {
 	code, stdout, _ = upgrader("status", dir)
 	if code != 0 || !strings.Contains(stdout, "gate.go") || !strings.Contains(stdout, "done") {
 		t.Errorf("status: %d %s", code, stdout)
+	}
+}
+
+func TestRollback_finishedRunOnHost(t *testing.T) {
+	bed := startBed(t, "web")
+	web := bed.Host("web")
+	if _, err := web.Exec(context.Background(), "mkdir -p /tmp/app && echo 'version = 1' > /tmp/app/app.conf && chown -R deploy /tmp/app"); err != nil {
+		t.Fatal(err)
+	}
+	dir := configDir(t, bed, "upload.hcl", "app-v2.conf")
+	if code, out, errs := upgrader("apply", "-auto-approve", dir); code != 0 {
+		t.Fatalf("apply: %d\n%s\n%s", code, out, errs)
+	}
+	if got := hostCat(t, web, "/tmp/app/app.conf"); got != "version = 2" {
+		t.Fatalf("after apply: %q", got)
+	}
+	code, out, errs := upgrader("rollback", "-no-color", dir)
+	if code != exitOK || !strings.Contains(out, "rolled back") {
+		t.Fatalf("rollback: %d\n%s\n%s", code, out, errs)
+	}
+	if got := hostCat(t, web, "/tmp/app/app.conf"); got != "version = 1" {
+		t.Errorf("after rollback: %q", got)
+	}
+	code, out, _ = upgrader("status", "-no-color", dir)
+	if code != 0 || !strings.Contains(out, "rolled_back") || !strings.Contains(out, "undone") {
+		t.Errorf("status: %d %s", code, out)
+	}
+	if code, _, errs := upgrader("rollback", dir); code != exitInvalid || !strings.Contains(errs, "already rolled back") {
+		t.Errorf("second rollback: %d %s", code, errs)
 	}
 }

@@ -29,7 +29,11 @@ func runRollback(args []string, stdout, stderr io.Writer) int {
 	defer hosts.Close()
 	opts.Hosts = hosts
 	st := views.NewStyle(fileOf(stdout), c.noColor)
-	return executeRun(ctx, stdout, stderr, &c, st, false, stateDir, func(o executor.Options) (*executor.Summary, error) {
+	code := executeRun(ctx, stdout, stderr, &c, st, false, stateDir, func(o executor.Options) (*executor.Summary, error) {
 		return executor.Rollback(ctx, o, run)
 	}, opts)
+	if code == exitFailedRolledBack {
+		return exitOK // the rollback asked for is done (3 still says it is not)
+	}
+	return code
 }

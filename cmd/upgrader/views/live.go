@@ -315,7 +315,11 @@ func Summary(w io.Writer, s *executor.Summary, stateDir string, st Style) {
 	case executor.OutcomeDone:
 		fmt.Fprintln(w, st.Green(st.Bold(fmt.Sprintf("Run %s done in %s.", s.Run, el))))
 	case executor.OutcomeRolledBack:
-		fmt.Fprintln(w, st.Yellow(st.Bold(fmt.Sprintf("Run %s failed at %s and was rolled back (%s).", s.Run, s.Failed, el))))
+		if s.Failed == "" {
+			fmt.Fprintln(w, st.Yellow(st.Bold(fmt.Sprintf("Run %s rolled back (%s).", s.Run, el))))
+		} else {
+			fmt.Fprintln(w, st.Yellow(st.Bold(fmt.Sprintf("Run %s failed at %s and was rolled back (%s).", s.Run, s.Failed, el))))
+		}
 	case executor.OutcomeFailed:
 		fmt.Fprintln(w, st.Red(st.Bold(fmt.Sprintf("Run %s failed at %s; left as it is (on_failure = \"stop\").", s.Run, s.Failed))))
 	case executor.OutcomeRollbackIncomplete:
