@@ -169,7 +169,7 @@ func parseKV(s string) ([][2]string, error) {
 	var out [][2]string
 	i := 0
 	skip := func() {
-		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		for i < len(s) && isSpace(s[i]) {
 			i++
 		}
 	}
@@ -179,7 +179,7 @@ func parseKV(s string) ([][2]string, error) {
 			return out, nil
 		}
 		start := i
-		for i < len(s) && s[i] != '=' && s[i] != ' ' && s[i] != '\t' {
+		for i < len(s) && s[i] != '=' && !isSpace(s[i]) {
 			i++
 		}
 		key := s[start:i]
@@ -212,7 +212,7 @@ func parseKV(s string) ([][2]string, error) {
 				return nil, fmt.Errorf("the dsn has an unterminated quoted value")
 			}
 		} else {
-			for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' {
+			for i < len(s) && !isSpace(s[i]) {
 				if s[i] == '\\' && i+1 < len(s) {
 					i++
 				}
@@ -224,8 +224,13 @@ func parseKV(s string) ([][2]string, error) {
 	}
 }
 
+// isSpace is libpq's isspace: what separates key=value pairs.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
 func kvQuote(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t\n'\\") {
+	if v != "" && !strings.ContainsAny(v, " \t\n\r\v\f'\\") {
 		return v
 	}
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"

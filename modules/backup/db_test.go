@@ -248,3 +248,31 @@ func exposeToHosts(t *testing.T, dsn string, port int) string {
 	}()
 	return strings.Replace(dsn, fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("%s:%d", controllerAddr, port), 1)
 }
+
+// FuzzPGStripPassword: no DSN panics the parser, and a stripped key=value
+// DSN parses again to the same pairs without the password.
+func FuzzPGStripPassword(f *testing.F) {
+	f.Add("host=db user=app password='x y' dbname=prod")
+	f.Add(`password=a\ b host='it\'s'`)
+	f.Add("postgres://u:p@h/db?password=q")
+	f.Fuzz(func(t *testing.T, dsn string) {
+		out, pw, err := pgStripPassword(dsn)
+		if err != nil || strings.HasPrefix(dsn, "postgres") {
+			return
+		}
+		before, _ := parseKV(dsn)
+		after, err := parseKV(out)
+		if err != nil {
+			t.Fatalf("%q stripped to %q, which does not parse: %v", dsn, out, err)
+		}
+		var want [][2]string
+		for _, kv := range before {
+			if kv[0] != "password" {
+				want = append(want, kv)
+			}
+		}
+		if fmt.Sprint(after) != fmt.Sprint(want) {
+			t.Errorf("%q -> %q: pairs %v, want %v (password %q)", dsn, out, after, want, pw)
+		}
+	})
+}

@@ -84,7 +84,7 @@ func Dir(stateDir, run, name string) string {
 // that would leave the backups directory.
 func IDDir(stateDir, id string) (string, error) {
 	run, name, ok := strings.Cut(id, "/")
-	if !ok || run == "" || name == "" || strings.Contains(name, "/") || !filepath.IsLocal(run) || !filepath.IsLocal(name) {
+	if !ok || run == "" || name == "" || run == "." || name == "." || strings.Contains(name, "/") || !filepath.IsLocal(run) || !filepath.IsLocal(name) {
 		return "", fmt.Errorf("backup id %q is not RUN/NAME", id)
 	}
 	return Dir(stateDir, run, name), nil
@@ -101,7 +101,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", filepath.Join(dir, manifestName), err)
 	}
-	if m.Archive == "" || m.Archive != filepath.Base(m.Archive) || m.SHA256 == "" {
+	if m.Archive != hostArchive && m.Archive != dbArchive || m.SHA256 == "" {
 		return nil, fmt.Errorf("manifest %s: no archive or sha256", filepath.Join(dir, manifestName))
 	}
 	return &m, nil
