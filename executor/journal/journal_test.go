@@ -258,3 +258,46 @@ func TestApproval_roundTrip(t *testing.T) {
 		t.Fatalf("Runs = %v", runs)
 	}
 }
+
+// FuzzRead: whatever is in a journal file, Read returns events or an error,
+// never panics, and a torn tail is never counted as an event.
+func FuzzRead(f *testing.F) {
+	for _, name := range []string{"torn_midline.jsonl", "torn_garbage.jsonl"} {
+		b, _ := os.ReadFile(filepath.Join("testdata", name))
+		f.Add(b)
+	}
+	f.Add([]byte("{\"ts\":\"2026-11-28T10:00:00Z\",\"type\":\"run_started\"}\n\n\n"))
+	f.Add([]byte("\x00\xff{"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "j.jsonl")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		evs, torn, err := Read(path)
+		if err != nil {
+			return
+		}
+		for _, ev := range evs {
+			if ev.Type == "" {
+				t.Fatalf("event without a type: %+v", ev)
+			}
+		}
+		if torn != nil && torn.Offset > int64(len(data)) {
+			t.Fatalf("torn offset %d beyond %d bytes", torn.Offset, len(data))
+		}
+		// Create repairs what Read tolerates, and appending then reads back clean.
+		w, _, err := Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Append(Event{Type: RunFinished}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		evs2, torn2, err := Read(path)
+		if err != nil || torn2 != nil || len(evs2) != len(evs)+1 {
+			t.Fatalf("after repair: %v %v %d events, want %d", err, torn2, len(evs2), len(evs)+1)
+		}
+	})
+}
