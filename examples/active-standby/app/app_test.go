@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -220,4 +221,31 @@ func copyDir(t *testing.T, from, to string) {
 	if out, err := exec.Command("cp", "-a", from, to).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v %s", err, out)
 	}
+}
+
+// TestApp_cpuFault: the "cpu" build busy-loops after its delay, and stops
+// when the app stops.
+func TestApp_cpuFault(t *testing.T) {
+	setBuild(t, "2.0.0", "cpu", "10ms")
+	a := newApp(settings{Listen: "127.0.0.1:0"}, io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	before := cpuTime()
+	go func() { done <- a.serve(ctx) }()
+	time.Sleep(500 * time.Millisecond)
+	used := cpuTime() - before
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// One core flat out for ~490ms; a generous floor for a loaded machine.
+	if used < 150*time.Millisecond {
+		t.Errorf("the cpu fault used %v of CPU in 500ms", used)
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
