@@ -190,17 +190,21 @@ func BodyRanges(body hcl.Body, spec hcldec.Spec) map[string]hcl.Range {
 // or a list, set or tuple of them. known is false when v is not known yet;
 // err says what is wrong when v holds something that is not a host.
 func HostNames(v cty.Value) (names []string, known bool, err error) {
-	if v.ContainsMarked() {
-		v, _ = v.UnmarkDeep()
-	}
-	if !v.IsWhollyKnown() {
+	// Shallow unmarking only: a deep walk of every host object (labels
+	// included) is the cost of this function on big configurations.
+	v, _ = v.Unmark()
+	if !v.IsKnown() {
 		return nil, false, nil
 	}
 	if v.IsNull() {
 		return nil, true, fmt.Errorf("hosts is null")
 	}
 	if isHostObject(v) {
-		return []string{v.GetAttr("name").AsString()}, true, nil
+		n, _ := v.GetAttr("name").Unmark()
+		if !n.IsKnown() {
+			return nil, false, nil
+		}
+		return []string{n.AsString()}, true, nil
 	}
 	ty := v.Type()
 	if !(ty.IsListType() || ty.IsSetType() || ty.IsTupleType()) {
@@ -208,10 +212,18 @@ func HostNames(v cty.Value) (names []string, known bool, err error) {
 	}
 	for it := v.ElementIterator(); it.Next(); {
 		_, e := it.Element()
+		e, _ = e.Unmark()
+		if !e.IsKnown() {
+			return nil, false, nil
+		}
 		if e.IsNull() || !isHostObject(e) {
 			return nil, true, fmt.Errorf("every element must be a host (host.NAME)")
 		}
-		names = append(names, e.GetAttr("name").AsString())
+		n, _ := e.GetAttr("name").Unmark()
+		if !n.IsKnown() {
+			return nil, false, nil
+		}
+		names = append(names, n.AsString())
 	}
 	return names, true, nil
 }
@@ -226,7 +238,7 @@ func isHostObject(v cty.Value) bool {
 			return false
 		}
 	}
-	n := v.GetAttr("name")
+	n, _ := v.GetAttr("name").Unmark()
 	return n.Type() == cty.String && !n.IsNull()
 }
 
