@@ -220,7 +220,7 @@ func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, time
 		// then prints the framing and stays usable. If that does not work
 		// within a few seconds the shell is dropped.
 		kctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		kerr := sh.c.killChildren(kctx, sh.pid, sudoOf(cmd, text))
+		kerr := sh.c.killChildren(kctx, sh.pid, isSudo(text))
 		select {
 		case r = <-outc:
 		case <-kctx.Done():
@@ -256,7 +256,7 @@ func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, time
 	}, true, nil
 }
 
-func sudoOf(cmd modules.Command, text string) bool { return strings.HasPrefix(text, "sudo -n -- ") }
+func isSudo(text string) bool { return strings.HasPrefix(text, "sudo -n -- ") }
 
 // killChildren kills every descendant of the shell pid, stopping each
 // process before killing its children so none can escape by forking.
@@ -431,7 +431,7 @@ func (c *conn) runSession(ctx context.Context, cmd modules.Command, text string,
 		select {
 		case pid := <-pidc:
 			if pid > 0 {
-				c.killTree(kctx, pid, true, strings.HasPrefix(text, "sudo -n -- "))
+				c.killTree(kctx, pid, true, isSudo(text))
 			}
 		default:
 		}

@@ -15,7 +15,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -42,7 +41,7 @@ const (
 	controller = "198.51.100.254" // the root namespace's address on the bridge
 	subnet     = "198.51.100."
 	maxSlot    = 250
-	user_      = "deploy"
+	deployUser = "deploy"
 )
 
 // Options for Start.
@@ -135,7 +134,7 @@ func Start(ctx context.Context, opts Options) (*Testbed, error) {
 	for i, n := range names {
 		ns := fmt.Sprintf("ugtb%d", slots[i])
 		b.hosts = append(b.hosts, &Host{
-			Name: n, Address: subnet + strconv.Itoa(slots[i]), Port: 22, User: user_,
+			Name: n, Address: subnet + strconv.Itoa(slots[i]), Port: 22, User: deployUser,
 			KeyFile: b.KeyFile, KnownHostsFile: b.KnownHostsFile,
 			Slot: slots[i], NetNS: ns, Dir: filepath.Join(Root, "hosts", ns),
 			HostKeyFile: filepath.Join(Root, "hosts", ns, "ssh_host_ed25519_key"),
@@ -419,7 +418,7 @@ func (h *Host) MountTmpfs(ctx context.Context, path, size string) error {
 // (user deploy, the bed's key and known_hosts) and one host block per host.
 func (b *Testbed) WriteHostsHCL(path string) error {
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "# Test hosts written by internal/testbed.\nconnection {\n  user             = %q\n  port             = 22\n  private_key_file = %q\n  known_hosts_file = %q\n  timeout          = \"10s\"\n}\n", user_, b.KeyFile, b.KnownHostsFile)
+	fmt.Fprintf(&buf, "# Test hosts written by internal/testbed.\nconnection {\n  user             = %q\n  port             = 22\n  private_key_file = %q\n  known_hosts_file = %q\n  timeout          = \"10s\"\n}\n", deployUser, b.KeyFile, b.KnownHostsFile)
 	for _, h := range b.hosts {
 		fmt.Fprintf(&buf, "\nhost %q {\n  address = %q\n}\n", h.Name, h.Address)
 	}
@@ -709,27 +708,27 @@ var userOnce sync.Mutex
 func ensureUser(ctx context.Context) error {
 	userOnce.Lock()
 	defer userOnce.Unlock()
-	if _, err := user.Lookup(user_); err != nil {
+	if _, err := user.Lookup(deployUser); err != nil {
 		unlock, err := lock2()
 		if err != nil {
 			return err
 		}
 		defer unlock()
-		if _, err := user.Lookup(user_); err != nil {
-			if err := run(ctx, "useradd", "--create-home", "--shell", "/bin/bash", user_); err != nil {
+		if _, err := user.Lookup(deployUser); err != nil {
+			if err := run(ctx, "useradd", "--create-home", "--shell", "/bin/bash", deployUser); err != nil {
 				return err
 			}
 		}
 	}
 	// "*": no password login, but not a locked account (sshd refuses "!" without PAM).
-	if data, err := os.ReadFile("/etc/shadow"); err == nil && bytes.Contains(data, []byte("\n"+user_+":!")) || bytes.HasPrefix(data, []byte(user_+":!")) {
-		if err := run(ctx, "usermod", "-p", "*", user_); err != nil {
+	if data, err := os.ReadFile("/etc/shadow"); err == nil && bytes.Contains(data, []byte("\n"+deployUser+":!")) || bytes.HasPrefix(data, []byte(deployUser+":!")) {
+		if err := run(ctx, "usermod", "-p", "*", deployUser); err != nil {
 			return err
 		}
 	}
 	sudoers := "/etc/sudoers.d/upgrader-testbed-deploy"
 	if _, err := os.Stat(sudoers); err != nil {
-		if err := os.WriteFile(sudoers+".tmp", []byte(user_+" ALL=(ALL) NOPASSWD: ALL\n"), 0o440); err != nil {
+		if err := os.WriteFile(sudoers+".tmp", []byte(deployUser+" ALL=(ALL) NOPASSWD: ALL\n"), 0o440); err != nil {
 			return err
 		}
 		if err := os.Rename(sudoers+".tmp", sudoers); err != nil {
@@ -745,10 +744,4 @@ func lock2() (func(), error) {
 		return nil, err
 	}
 	return lock()
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
