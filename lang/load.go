@@ -150,6 +150,11 @@ func (l *loader) load() {
 			bodies = append(bodies, b)
 		}
 	}
+	if l.diags.HasErrors() {
+		// Syntax errors first: decoding what the parser recovered would
+		// only add confusing follow-up errors.
+		return
+	}
 	for _, b := range bodies {
 		l.sortTopLevel(b)
 	}

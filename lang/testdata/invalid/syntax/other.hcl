@@ -1,0 +1,4 @@
+# Not reported: syntax errors come first.
+host "x" {
+  address = var.nope
+}
