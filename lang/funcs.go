@@ -218,26 +218,25 @@ func readConfigFile(dir, path string) ([]byte, string, error) {
 }
 
 func fileFunc(dir string) function.Function {
-	return function.New(&function.Spec{
-		Description: "the contents of a UTF-8 file, relative to the configuration directory",
-		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
-		Type:        function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			b, _, err := readConfigFile(dir, args[0].AsString())
-			if err != nil {
-				return cty.UnknownVal(cty.String), function.NewArgError(0, err)
-			}
-			if !utf8.Valid(b) {
-				return cty.UnknownVal(cty.String), function.NewArgErrorf(0, "%q is not UTF-8 text; use filesha256 or an upload action for binary files", args[0].AsString())
-			}
-			return cty.StringVal(string(b)), nil
-		},
+	return readFunc(dir, "the contents of a UTF-8 file, relative to the configuration directory", func(path string, b []byte) (cty.Value, error) {
+		if !utf8.Valid(b) {
+			return cty.NilVal, fmt.Errorf("%q is not UTF-8 text; use filesha256 or an upload action for binary files", path)
+		}
+		return cty.StringVal(string(b)), nil
 	})
 }
 
 func fileSHA256Func(dir string) function.Function {
+	return readFunc(dir, "hex sha256 of a file, relative to the configuration directory", func(_ string, b []byte) (cty.Value, error) {
+		s := sha256.Sum256(b)
+		return cty.StringVal(hex.EncodeToString(s[:])), nil
+	})
+}
+
+// readFunc is a function of one path argument that reads that file.
+func readFunc(dir, desc string, f func(path string, b []byte) (cty.Value, error)) function.Function {
 	return function.New(&function.Spec{
-		Description: "hex sha256 of a file, relative to the configuration directory",
+		Description: desc,
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
@@ -245,8 +244,11 @@ func fileSHA256Func(dir string) function.Function {
 			if err != nil {
 				return cty.UnknownVal(cty.String), function.NewArgError(0, err)
 			}
-			s := sha256.Sum256(b)
-			return cty.StringVal(hex.EncodeToString(s[:])), nil
+			v, err := f(args[0].AsString(), b)
+			if err != nil {
+				return cty.UnknownVal(cty.String), function.NewArgError(0, err)
+			}
+			return v, nil
 		},
 	})
 }

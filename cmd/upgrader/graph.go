@@ -15,20 +15,9 @@ func init() {
 }
 
 func runGraph(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("graph", stderr)
 	var c common
-	c.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: upgrader graph [flags] [DIR]\n\nPrints the dependency graph of DIR (default .) in Graphviz DOT:\n  upgrader graph | dot -Tsvg > graph.svg\nAn edge A -> B means B runs after A. The graph is printed even when it has\na cycle (to find it); the exit status is then 2.\n\n")
-		fs.PrintDefaults()
-	}
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return exitInvalid
-	}
-	dir, err := dirArg(pos)
-	if err != nil {
-		fmt.Fprintf(stderr, "upgrader graph: %v\n", err)
+	dir, ok := parseDirCommand("graph", "Usage: upgrader graph [flags] [DIR]\n\nPrints the dependency graph of DIR (default .) in Graphviz DOT:\n  upgrader graph | dot -Tsvg > graph.svg\nAn edge A -> B means B runs after A. The graph is printed even when it has\na cycle (to find it); the exit status is then 2.\n\n", args, &c, stderr)
+	if !ok {
 		return exitInvalid
 	}
 	cfg, _, diags := loadAndValidate(dir, &c)

@@ -17,20 +17,9 @@ func init() {
 }
 
 func runValidate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("validate", stderr)
 	var c common
-	c.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: upgrader validate [flags] [DIR]\n\nChecks the configuration in DIR (default .) without touching any host.\nExit status 0 when valid, 2 when not.\n\n")
-		fs.PrintDefaults()
-	}
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return exitInvalid
-	}
-	dir, err := dirArg(pos)
-	if err != nil {
-		fmt.Fprintf(stderr, "upgrader validate: %v\n", err)
+	dir, ok := parseDirCommand("validate", "Usage: upgrader validate [flags] [DIR]\n\nChecks the configuration in DIR (default .) without touching any host.\nExit status 0 when valid, 2 when not.\n\n", args, &c, stderr)
+	if !ok {
 		return exitInvalid
 	}
 	cfg, _, diags := loadAndValidate(dir, &c)
@@ -50,6 +39,28 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	return exitOK
+}
+
+// parseDirCommand parses the common flags and the optional DIR of a
+// command that reads a configuration; ok is false on a usage error
+// (already reported on stderr).
+func parseDirCommand(name, usage string, args []string, c *common, stderr io.Writer) (dir string, ok bool) {
+	fs := newFlagSet(name, stderr)
+	c.register(fs)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", false
+	}
+	dir, err = dirArg(pos)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader %s: %v\n", name, err)
+		return "", false
+	}
+	return dir, true
 }
 
 // loadAndValidate loads the configuration in dir with the common flags and,
