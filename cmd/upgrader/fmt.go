@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/upgrader-dev/upgrader/executor/journal"
 )
 
 // exitFmtDiff is fmt -check's status when a file would change.
@@ -80,7 +81,14 @@ func runFmt(args []string, stdout, stderr io.Writer) int {
 		if *check {
 			continue
 		}
-		if err := writeFileAtomic(name, out); err != nil {
+		st, err := os.Stat(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "upgrader fmt: %v\n", err)
+			return exitInvalid
+		}
+		// Through a temporary file and a rename, keeping the mode: a
+		// failure never leaves a half-written file.
+		if err := journal.WriteFileAtomic(name, out, st.Mode().Perm()); err != nil {
 			fmt.Fprintf(stderr, "upgrader fmt: %v\n", err)
 			return exitInvalid
 		}
@@ -97,34 +105,4 @@ func runFmt(args []string, stdout, stderr io.Writer) int {
 		return exitFmtDiff
 	}
 	return exitOK
-}
-
-// writeFileAtomic replaces name with data through a temporary file in the
-// same directory, keeping its mode: a failure never leaves a half-written file.
-func writeFileAtomic(name string, data []byte) error {
-	st, err := os.Stat(name)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
 }
