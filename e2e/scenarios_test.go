@@ -54,6 +54,11 @@ func (w *world) failRun(r result) {
 	w.t.Fatalf("upgrader apply exited %d:\n%s", r.code, tail(r.output, 120))
 }
 
+// ranOutput is what the run printed after the plan.
+func ranOutput(r result) string {
+	return r.output[max(strings.Index(r.output, " started\n"), 0):]
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {
@@ -116,8 +121,11 @@ func TestActiveStandby_regressionAfterSwitch(t *testing.T) {
 	r := w.apply("-var", "artifact=dist/app-2.0.0-faulty-regression.tar.gz",
 		"-var", "standby_observation=4s", "-var", "primary_observation=4s")
 	w.expectRolledBack(b, r)
-	if !strings.Contains(r.output, "regression") || !strings.Contains(r.output, "/api/ping") {
-		t.Errorf("the output does not name the failing check and URL:\n%s", tail(r.output, 60))
+	if ran := ranOutput(r); !strings.Contains(ran, "check.regression failed") || !strings.Contains(ran, "/api/ping: expected status 200, got 500") {
+		t.Errorf("the output does not name the failing check and URL:\n%s", tail(ran, 60))
+	}
+	if n := count(w.journal(), "node_started")["observe.standby"]; n != 0 {
+		t.Errorf("observe.standby started although the regression checks failed")
 	}
 	w.reportClient()
 }
@@ -134,6 +142,13 @@ func TestActiveStandby_errorsDuringStandbyObservation(t *testing.T) {
 	w.expectRolledBack(b, r)
 	if !strings.Contains(r.output, "ERROR order sync failed") {
 		t.Errorf("the output does not show the matching log line:\n%s", tail(r.output, 60))
+	}
+	evs := w.journal()
+	if n := count(evs, "node_failed")["observe.standby"]; n != 1 {
+		t.Errorf("observe.standby failed %d times in the journal, want 1", n)
+	}
+	if n := count(evs, "node_started")["step.upgrade_primary"]; n != 0 {
+		t.Errorf("the primary was upgraded although the standby's window failed")
 	}
 	w.reportClient()
 }
@@ -177,9 +192,12 @@ func TestActiveStandby_schemaIncompatibleStops(t *testing.T) {
 	if got := w.tree("lb"); got != lb {
 		t.Errorf("lb changed although the run stopped before production")
 	}
-	for _, want := range []string{"stock", "compat_flows", "/items"} {
-		if !strings.Contains(r.output, want) {
-			t.Errorf("the output does not mention %q (schema diff, failing check):\n%s", want, tail(r.output, 80))
+	// What developers get: the diff and the failing check, from the run
+	// itself (not from the plan printed before it).
+	ran := ranOutput(r)
+	for _, want := range []string{"~ table items", "+ column stock", "check.compat_flows failed", "POST http://" + w.env.Host("test").Address + ":8080/items", `null value in column \"stock\"`} {
+		if !strings.Contains(ran, want) {
+			t.Errorf("the run's output does not show %q (schema diff, failing check):\n%s", want, tail(ran, 80))
 		}
 	}
 	evs := w.journal()

@@ -136,8 +136,15 @@ func (w *world) logFailure(out string) {
 	}
 }
 
+// saveOutput keeps a command's output with the test's files, or under
+// $E2E_LOG_DIR/TEST/ when set (kept after the test, for reading).
 func (w *world) saveOutput(name, out string) {
-	f := filepath.Join(w.logDir, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano()))
+	dir := w.logDir
+	if d := os.Getenv("E2E_LOG_DIR"); d != "" {
+		dir = filepath.Join(d, w.t.Name())
+		os.MkdirAll(dir, 0o755)
+	}
+	f := filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano()))
 	os.WriteFile(f, []byte(out), 0o644)
 }
 
