@@ -188,7 +188,10 @@ func (b *Testbed) start(ctx context.Context) error {
 
 // setup creates the namespaces and starts sshd.
 func (h *Host) setup(ctx context.Context) error {
+	// The network and the mounts are independent: set them up in parallel
+	// (namespace creation mostly waits on the kernel, not the CPU).
 	script := `set -e
+(
 ip netns add "$NS"
 # A fixed MAC per slot: neighbour entries cached for an earlier host on the
 # same address stay right (else the first connects hang until they expire).
@@ -198,6 +201,8 @@ ip -n "$NS" addr add "$ADDR/24" dev eth0
 ip -n "$NS" link set eth0 up
 ip -n "$NS" link set lo up
 ip neigh del "$ADDR" dev ` + bridge + ` 2>/dev/null || true
+) & net=$!
+(
 : > "$MNT"
 unshare --mount="$MNT" --propagation private sh -ec '
 umount -l ` + filepath.Join(Root, "mnt") + ` 2>/dev/null || true
@@ -206,6 +211,11 @@ chmod 1777 /tmp
 cp -a /etc/skel/. /home/deploy/
 chown -R deploy:deploy /home/deploy /opt /etc/app /var/log/app
 '
+) & mnt=$!
+set +e
+wait $net; a=$?
+wait $mnt; b=$?
+[ $a = 0 ] && [ $b = 0 ]
 `
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
 	cmd.Env = append(os.Environ(), "NS="+h.NetNS, "ADDR="+h.Address, "MNT="+h.mntFile(), fmt.Sprintf("MAC=02:75:67:74:62:%02x", h.Slot))
