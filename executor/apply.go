@@ -38,6 +38,8 @@ type run struct {
 	stopping atomic.Bool
 	notes    []string
 	began    time.Time
+
+	approvedSeen map[string]bool // approvals already journaled (Env.Approved)
 }
 
 // errNotStarted is returned for a node the walk reached after a failure.
@@ -213,7 +215,7 @@ func openRun(ctx context.Context, opts *Options, id string, existing bool) (*run
 		lock.Release()
 		return nil, err
 	}
-	r := &run{opts: opts, cfg: opts.Config, id: id, j: j, lock: lock, st: newRunState(), began: time.Now()}
+	r := &run{opts: opts, cfg: opts.Config, id: id, j: j, lock: lock, st: newRunState(), began: time.Now(), approvedSeen: map[string]bool{}}
 	r.s = newSession(ctx, opts, id)
 	r.s.r = r
 	if torn != nil {

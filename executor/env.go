@@ -186,7 +186,18 @@ func (e *env) Approved(node string) bool {
 		return false
 	}
 	a, err := journal.ReadApproval(e.s.opts.StateDir, e.s.runID, node)
-	return err == nil && a != nil
+	if err != nil || a == nil {
+		return false
+	}
+	r := e.s.r
+	r.mu.Lock()
+	first := !r.approvedSeen[node]
+	r.approvedSeen[node] = true
+	r.mu.Unlock()
+	if first && !e.planOnly { // the journal says who ended the window, once
+		_ = r.journal(journal.Event{Type: journal.Approved, Node: node}, evData{By: a.By})
+	}
+	return true
 }
 
 // Progress is throttled to a few events a second per call site.

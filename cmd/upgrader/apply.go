@@ -52,6 +52,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
 		return exitInvalid
 	}
+	c.varFiles = absPaths(c.varFiles)
 	dir, vars, varFiles := target, []string(c.vars), []string(c.varFiles)
 	if isPlan {
 		// the plan's own variables first; -var on the command line supplies the sensitive ones
@@ -323,7 +324,7 @@ func loadForRun(c *common, stateDir, run string, stdout, stderr io.Writer) (*lan
 		return nil, nil, executor.Options{}, false
 	}
 	vars := append(append([]string(nil), rs.VarArgs...), c.vars...)
-	varFiles := append(append([]string(nil), rs.VarFiles...), c.varFiles...)
+	varFiles := append(append([]string(nil), rs.VarFiles...), absPaths(c.varFiles)...)
 	cfg, reg, ok := loadRunConfigOut(rs.Dir, c, vars, varFiles, true, stdout, stderr)
 	if !ok {
 		return nil, nil, executor.Options{}, false

@@ -46,6 +46,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 	st := views.NewStyle(fileOf(stdout), c.noColor)
 	ctx, stop := signalContext()
 	defer stop()
+	c.varFiles = absPaths(c.varFiles)
 	cfg, reg, ok := loadRunConfigOut(dir, &c, c.vars, c.varFiles, false, stdout, stderr)
 	if !ok {
 		return exitInvalid
@@ -126,6 +127,19 @@ func loadRunConfigOut(dir string, c *common, vars, varFiles []string, apply bool
 		printDiags(stderr, files, shown, c)
 	}
 	return cfg, reg, !ds.HasErrors()
+}
+
+// absPaths makes -var-file paths absolute: runs and saved plans record them,
+// and resume or apply FILE may run from another directory.
+func absPaths(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = p
+		if a, err := filepath.Abs(p); err == nil {
+			out[i] = a
+		}
+	}
+	return out
 }
 
 // newHosts is the SSH transport; the passphrase of an encrypted key comes
