@@ -76,6 +76,9 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "upgrader apply: %s\n", (&journal.LockedError{Holder: *li}).Error())
 		return exitLocked
 	}
+	if *runID == "" {
+		warnUnfinished(stateDir, stderr)
+	}
 	st := views.NewStyle(fileOf(stdout), c.noColor)
 	ctx, stop := signalContext()
 	defer stop()
@@ -128,6 +131,18 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	return executeRun(ctx, stdout, stderr, &c, st, tty && !c.json, stateDir, func(o executor.Options) (*executor.Summary, error) {
 		return executor.Apply(ctx, o)
 	}, opts)
+}
+
+// warnUnfinished tells when the newest run of the state directory never
+// finished: a new apply starts from the hosts as that run left them.
+func warnUnfinished(stateDir string, stderr io.Writer) {
+	last, err := journal.Latest(stateDir)
+	if err != nil {
+		return
+	}
+	if rs, err := executor.Replay(stateDir, last); err == nil && rs.Outcome == "" {
+		fmt.Fprintf(stderr, "upgrader apply: warning: run %s did not finish; `upgrader resume %s` continues it, `upgrader rollback %s` undoes it\n", last, last, last)
+	}
 }
 
 // executeRun runs apply, resume or rollback with the live view and maps the result to an exit code.
