@@ -117,6 +117,39 @@ func (l *loader) decodeGraph(bodies []*hclsyntax.Body) {
 	l.linkGraph(addrs)
 }
 
+// refWalker finds the nodes that expressions name, without building
+// traversal lists. A for-expression variable that shadows a kind only adds
+// a node to the scope, harmlessly; depends_on is never evaluated, so it is
+// skipped.
+type refWalker struct {
+	l          *loader
+	referenced map[string]bool
+	skip       int
+}
+
+func (w *refWalker) Enter(n hclsyntax.Node) hcl.Diagnostics {
+	switch n := n.(type) {
+	case *hclsyntax.Attribute:
+		if n.Name == "depends_on" {
+			w.skip++
+		}
+	case *hclsyntax.ScopeTraversalExpr:
+		if w.skip == 0 {
+			if name, _, ok := traversalName(n.Traversal); ok && w.l.isNodeKind(n.Traversal.RootName()) {
+				w.referenced[n.Traversal.RootName()+"."+name] = true
+			}
+		}
+	}
+	return nil
+}
+
+func (w *refWalker) Exit(n hclsyntax.Node) hcl.Diagnostics {
+	if a, ok := n.(*hclsyntax.Attribute); ok && a.Name == "depends_on" {
+		w.skip--
+	}
+	return nil
+}
+
 // decodeNodes decodes every node's body, in parallel for big
 // configurations: each worker is a copy of the loader with its own
 // diagnostics (everything else it touches is read-only or per node).
@@ -156,29 +189,11 @@ func (l *loader) decodeNodes(addrs []string, ctx *hcl.EvalContext) {
 // references are always static (KIND.NAME), so no expression can reach the
 // others, and big configurations stay small.
 func (l *loader) buildNodeScope(bodies []*hclsyntax.Body) {
-	referenced := map[string]bool{}
-	var walk func(b *hclsyntax.Body)
-	var ts []hcl.Traversal
-	walk = func(b *hclsyntax.Body) {
-		for name, a := range b.Attributes {
-			if name != "depends_on" { // never evaluated: addresses only
-				ts = append(ts, a.Expr.Variables()...)
-			}
-		}
-		for _, nb := range b.Blocks {
-			walk(nb.Body)
-		}
-	}
+	rw := &refWalker{l: l, referenced: map[string]bool{}}
 	for _, b := range bodies {
-		walk(b)
+		hclsyntax.Walk(b, rw)
 	}
-	{
-		for _, t := range ts {
-			if name, _, ok := traversalName(t); ok && l.isNodeKind(t.RootName()) {
-				referenced[t.RootName()+"."+name] = true
-			}
-		}
-	}
+	referenced := rw.referenced
 	s := l.cfg.scope
 	s.kindNames = map[string][]string{}
 	s.kindObjs = map[string]cty.Value{}
