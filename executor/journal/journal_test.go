@@ -240,6 +240,8 @@ func TestApproval_roundTrip(t *testing.T) {
 		t.Fatal("approved a run that does not exist")
 	}
 	os.MkdirAll(RunDir(dir, run), 0o700)
+	os.WriteFile(Path(dir, run), nil, 0o600)
+	os.MkdirAll(RunDir(dir, "20261128T101600-beef"), 0o700) // never started: no journal
 	if _, err := Approve(dir, run, "../x", "ops@box"); err == nil {
 		t.Fatal("accepted a path as node")
 	}

@@ -37,7 +37,12 @@ func Runs(stateDir string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		if e.IsDir() && ValidRunID(e.Name()) {
+		if !e.IsDir() || !ValidRunID(e.Name()) {
+			continue
+		}
+		// a run directory without a journal is a run that never started
+		// (apply -detach creates it for output.log before the run begins)
+		if _, err := os.Stat(Path(stateDir, e.Name())); err == nil {
 			out = append(out, e.Name())
 		}
 	}
