@@ -302,7 +302,9 @@ func (l *loader) decodeNode(p *pendingNode, ctx *hcl.EvalContext) {
 	}
 	if a, ok := content.Attributes["when"]; ok {
 		n.When = a.Expr
-		l.evalNode(p, a, ctx, cty.Bool)
+		if v, ok := l.evalNode(p, a, ctx, cty.Bool); ok && v.IsKnown() && v.IsNull() {
+			l.errorf(a.Expr.Range(), "Invalid when", "when must be true or false, not null.")
+		}
 	}
 }
 

@@ -43,3 +43,7 @@ check "c" {
 gate "g" {
   when = "maybe" # ERROR: Invalid when
 }
+
+gate "nullwhen" {
+  when = null # ERROR: Invalid when
+}
