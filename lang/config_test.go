@@ -141,6 +141,13 @@ func TestEvalContext_unknownOutputsMarked(t *testing.T) {
 	if !obj.GetAttr("changed").True() || obj.GetAttr("name").AsString() != "install" || obj.GetAttr("kind").AsString() != "step" {
 		t.Errorf("step.install = %#v", obj)
 	}
+	// A marked outputs object (a sensitive output) neither panics nor loses its mark.
+	mctx := cfg.EvalContext(lang.RunInfo{}, map[string]cty.Value{
+		"step.install": cty.ObjectVal(map[string]cty.Value{"changed": cty.True}).Mark(lang.SensitiveMark),
+	})
+	if ch := mctx.Variables["step"].GetAttr("install").GetAttr("changed"); !ch.HasMark(lang.SensitiveMark) {
+		t.Errorf("mark lost: %#v", ch)
+	}
 	sc := ctx.Variables["schema_check"].GetAttr("prod")
 	if sc.GetAttr("matches").IsKnown() || !sc.GetAttr("matches").HasMark(lang.AfterMark("schema_check.prod")) {
 		t.Errorf("schema_check.prod.matches = %#v", sc.GetAttr("matches"))

@@ -94,6 +94,7 @@ func runValue(run RunInfo) cty.Value {
 // mergeOutputs overlays a node's outputs on its default object (name, kind,
 // declared outputs unknown). Outputs a node did not give stay unknown.
 func mergeOutputs(def, out cty.Value) cty.Value {
+	out, marks := out.Unmark() // a marked object's marks go onto each output
 	if out.IsNull() || !out.IsKnown() {
 		return def
 	}
@@ -111,7 +112,7 @@ func mergeOutputs(def, out cty.Value) cty.Value {
 		if name == "name" || name == "kind" {
 			continue
 		}
-		attrs[name] = v
+		attrs[name] = v.WithMarks(marks)
 	}
 	return cty.ObjectVal(attrs)
 }
