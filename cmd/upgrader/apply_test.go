@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/upgrader-dev/upgrader/executor"
 	"github.com/upgrader-dev/upgrader/executor/journal"
 	"github.com/upgrader-dev/upgrader/internal/testbed"
@@ -364,5 +366,45 @@ func TestRollback_finishedRunOnHost(t *testing.T) {
 	}
 	if code, _, errs := upgrader("rollback", dir); code != exitInvalid || !strings.Contains(errs, "already rolled back") {
 		t.Errorf("second rollback: %d %s", code, errs)
+	}
+}
+
+// apply -detach runs in the background (its own session, output in
+// runs/RUN/output.log) and waits at the gate for `upgrader approve`.
+func TestApply_detach(t *testing.T) {
+	dir := configDir(t, nil, "gate.hcl")
+	bin := binary(t)
+	out, err := exec.Command(bin, "apply", "-detach", "-auto-approve", dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "started in the background") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	stateDir := filepath.Join(dir, ".upgrader")
+	var run string
+	waitFor(t, "the background run to wait at the gate", 30*time.Second, func() bool {
+		run, _ = journal.Latest(stateDir)
+		if run == "" {
+			return false
+		}
+		b, _ := os.ReadFile(filepath.Join(journal.RunDir(stateDir, run), "output.log"))
+		return strings.Contains(string(b), "waiting")
+	})
+	li, err := journal.ReadLock(stateDir)
+	if err != nil || li.Run != run {
+		t.Fatalf("lock %+v %v", li, err)
+	}
+	t.Cleanup(func() { syscall.Kill(li.PID, syscall.SIGKILL) })
+	if sid, _ := unix.Getsid(li.PID); sid != li.PID {
+		t.Errorf("background run is not in a session of its own (sid %d, pid %d)", sid, li.PID)
+	}
+	if code, _, errs := upgrader("approve", dir, run, "gate.go"); code != 0 {
+		t.Fatal(errs)
+	}
+	waitFor(t, "the background run to finish", 30*time.Second, func() bool {
+		rs, err := executor.Replay(stateDir, run)
+		return err == nil && rs.Outcome == executor.OutcomeDone
+	})
+	b, _ := os.ReadFile(filepath.Join(journal.RunDir(stateDir, run), "output.log"))
+	if !strings.Contains(string(b), "done") {
+		t.Errorf("output.log:\n%s", b)
 	}
 }
