@@ -74,7 +74,19 @@ func (l *loader) eval(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type, what 
 		l.errorf(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), "%s must not be null.", what)
 		return cty.DynamicVal, false
 	}
+	if !sensitiveOK[a.Name] && IsSensitive(cv) {
+		l.sensitiveNotAllowed(a)
+		return cty.DynamicVal, false
+	}
 	return cv, true
+}
+
+// sensitiveOK are the arguments lang decodes that may hold a sensitive
+// value: they are never printed.
+var sensitiveOK = map[string]bool{"dsn": true, "private_key_file": true}
+
+func (l *loader) sensitiveNotAllowed(a *hcl.Attribute) {
+	l.errorf(a.Expr.Range(), "Sensitive value not allowed", "%s is shown in plans, logs and reports, so it can not come from a sensitive value.", a.Name)
 }
 
 func friendly(ty cty.Type) string {

@@ -263,6 +263,10 @@ func (l *loader) evalKnown(p *pendingNode, a *hcl.Attribute, ctx *hcl.EvalContex
 		l.errorf(a.Expr.Range(), fmt.Sprintf("Invalid %s", a.Name), "%s must not be null.", a.Name)
 		return cty.DynamicVal, false
 	}
+	if IsSensitive(v) {
+		l.sensitiveNotAllowed(a)
+		return cty.DynamicVal, false
+	}
 	v, _ = v.UnmarkDeep()
 	return v, true
 }

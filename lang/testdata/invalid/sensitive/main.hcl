@@ -30,3 +30,21 @@ check "c" {
     expect_body   = jsondecode(var.api_key) # ERROR: Error in function call
   }
 }
+
+variable "internal_ip" {
+  sensitive = true
+  default   = "198.51.100.99"
+}
+
+host "hidden" {
+  address = var.internal_ip # ERROR: Sensitive value not allowed
+}
+
+gate "g" {
+  message = "key is ${var.api_key}" # ERROR: Sensitive value not allowed
+}
+
+database "db" {
+  driver = "postgres"
+  dsn    = "postgres://app:${var.api_key}@198.51.100.5/app"
+}
