@@ -34,10 +34,7 @@ var databaseSchema = &hcl.BodySchema{
 // staticCtx is the scope for hosts, databases and the arguments lang
 // decodes itself: var, local and what is already decoded (host, database).
 func (l *loader) staticCtx() *hcl.EvalContext {
-	vars := map[string]cty.Value{
-		"var":   l.varObject(),
-		"local": cty.ObjectVal(l.cfg.Locals),
-	}
+	vars := make(map[string]cty.Value, len(l.cfg.scope.static))
 	for k, v := range l.cfg.scope.static {
 		vars[k] = v
 	}
@@ -225,7 +222,6 @@ func defaultUser() string {
 func (l *loader) decodeConnectionAndHosts() {
 	l.inStatic = true
 	defer func() { l.inStatic = false }()
-	l.cfg.scope.static = map[string]cty.Value{}
 	ctx := l.staticCtx()
 	def := Connection{Port: 22, Timeout: 10 * time.Second}
 	for i, b := range l.connBlocks {
@@ -353,6 +349,4 @@ func (l *loader) decodeDatabases() {
 		})
 	}
 	l.cfg.scope.static["database"] = cty.ObjectVal(dbVals)
-	l.cfg.scope.static["var"] = l.varObject()
-	l.cfg.scope.static["local"] = cty.ObjectVal(l.cfg.Locals)
 }

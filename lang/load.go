@@ -162,6 +162,8 @@ func (l *loader) load() {
 	l.cfg.scope = &scope{funcs: functions(l.cfg.Dir, l.env, l.opts.Apply)}
 	l.decodeVariables()
 	l.decodeLocals()
+	// The static scope grows as the blocks it names are decoded.
+	l.cfg.scope.static = map[string]cty.Value{"var": l.varObject(), "local": cty.ObjectVal(l.cfg.Locals)}
 	l.decodeConnectionAndHosts()
 	l.decodeDatabases()
 	l.decodeGraph(bodies)
