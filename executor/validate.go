@@ -37,11 +37,15 @@ func Graph(cfg *lang.Config) *dag.Graph {
 // interlock of SPEC 2.1 and every module's own Validator. It needs no
 // network. cfg must have loaded without errors.
 func Validate(cfg *lang.Config, reg *modules.Registry) hcl.Diagnostics {
+	if reg == nil {
+		reg = modules.NewRegistry()
+	}
 	v := &validator{cfg: cfg, reg: reg, g: Graph(cfg),
 		protects: map[string][]string{}}
 	v.cycles()
 	v.modules()
 	v.interlock()
+	lang.SortDiagnostics(v.diags)
 	return v.diags
 }
 

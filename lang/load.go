@@ -76,13 +76,13 @@ func Load(dir string, schemas Schemas, opts Options) (*Config, hcl.Diagnostics) 
 		l.env = func(k string) (string, bool) { v, ok := opts.Env[k]; return v, ok }
 	}
 	l.load()
-	sortDiags(l.diags)
+	SortDiagnostics(l.diags)
 	return l.cfg, l.diags
 }
 
-// sortDiags orders diagnostics by file and position (sourceless first), so
-// output reads top to bottom.
-func sortDiags(diags hcl.Diagnostics) {
+// SortDiagnostics orders diagnostics by file and position (sourceless
+// first, stable otherwise), so output reads top to bottom.
+func SortDiagnostics(diags hcl.Diagnostics) {
 	sort.SliceStable(diags, func(i, j int) bool {
 		a, b := diags[i].Subject, diags[j].Subject
 		switch {
