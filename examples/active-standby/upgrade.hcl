@@ -10,18 +10,19 @@
 
 locals {
   # Where the service lives on its hosts: adapt these to yours.
-  app_dir     = "/opt/app"                 # releases/VERSION and the `current` link
-  config_file = "/etc/app/app.conf"        # rendered from templates/app.conf.tmpl
+  app_dir     = "/opt/app"                  # releases/VERSION and the `current` link
+  config_file = "/etc/app/app.conf"         # rendered from templates/app.conf.tmpl
   app_paths   = [local.app_dir, "/etc/app"] # programs and data backed up before each change
-  log_file    = "/var/log/app/app.log"     # watched for error lines while observing
+  log_file    = "/var/log/app/app.log"      # watched for error lines while observing
   restart     = "${local.app_dir}/current/bin/start restart"
   app_binary  = "${local.app_dir}/current/bin/app"
 
   # The load balancer's upstream file and its graceful reload. After the
-  # reload, wait until new connections reach the new upstream.
+  # reload, wait until new connections reach the new upstream and the old
+  # workers have finished their requests and exited.
   upstream_file = "/etc/app/upstream.conf"
   reload        = "nginx -c /etc/app/nginx.conf -t -q && nginx -c /etc/app/nginx.conf -s reload"
-  wait_upstream = "for i in $(seq 100); do curl -s -o /dev/null -D - http://127.0.0.1:${var.lb_port}/health | grep -qi '^x-upstream: %s:${var.app_port}' && exit 0; sleep 0.1; done; echo 'lb does not reach %[1]s yet' >&2; exit 1"
+  wait_upstream = "for i in $(seq 300); do curl -s -o /dev/null -D - http://127.0.0.1:${var.lb_port}/health | grep -qi '^x-upstream: %s:${var.app_port}' && ! ps --ppid \"$(cat /opt/nginx/nginx.pid)\" -o args= | grep -q 'shutting down' && exit 0; sleep 0.1; done; echo 'lb does not reach %[1]s yet' >&2; exit 1"
 
   artifact         = var.artifact != "" ? var.artifact : "dist/app-${var.version}.tar.gz"
   current_artifact = "dist/app-${var.current_version}.tar.gz"
