@@ -67,25 +67,28 @@ timed_hosts() { # fn nhosts: run fn on the first n hosts at once, print seconds
   t1=$(now)
   elapsed "$t0" "$t1"
 }
-rep() { # n cmd...: median of n runs
-  local n=$1; shift
-  for _ in $(seq "$n"); do "$@"; done | median
-}
-
-declare -A r
-for n in 1 4; do
-  r[ours_$n]=$("$work/transport" -state "$state" -mode cmds -hosts $n -n $ncmd -cmd "$cmd" -reps $reps)
-  r[cm_$n]=$(rep $reps timed_hosts cm_loop $n)
-  r[floor_$n]=$(rep $reps timed_hosts floor $n)
+# Interleaved rounds (upgrader, floor, ControlMaster loop), medians at the
+# end: the machine's load changes over minutes, and each round sees the same.
+declare -A r all
+for _ in $(seq $reps); do
+  for n in 1 4; do
+    all[ours_$n]+="$("$work/transport" -state "$state" -mode cmds -hosts $n -n $ncmd -cmd "$cmd" -reps 1) "
+    all[floor_$n]+="$(timed_hosts floor $n) "
+    all[cm_$n]+="$(timed_hosts cm_loop $n) "
+  done
 done
+for k in "${!all[@]}"; do r[$k]=$(tr ' ' '\n' <<<"${all[$k]}" | grep . | median); done
 
 big=/dev/shm/upgrader-bench-$$
 head -c $((size_mib << 20)) /dev/urandom >"$big"
 sftp_put() {
   echo "put $big /tmp/bench-sftp" | sftp -q "${sshopts[@]}" -b - "deploy@$1" >/dev/null
 }
-r[up_ours]=$("$work/transport" -state "$state" -mode upload -hosts 4 -file "$big" -dest /tmp/bench-ours -reps $file_reps)
-r[up_sftp]=$(rep $file_reps timed_hosts sftp_put 4)
+for _ in $(seq $file_reps); do
+  all[up_ours]+="$("$work/transport" -state "$state" -mode upload -hosts 4 -file "$big" -dest /tmp/bench-ours -reps 1) "
+  all[up_sftp]+="$(timed_hosts sftp_put 4) "
+done
+for k in up_ours up_sftp; do r[$k]=$(tr ' ' '\n' <<<"${all[$k]}" | grep . | median); done
 mbs() { awk -v s="$1" -v m="$size_mib" 'BEGIN {printf "%.0f", 4 * m * 1.048576 / s}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
@@ -97,7 +100,7 @@ table=$(cat <<EOF
 Measured $(date -u +%Y-%m-%d) by \`bench/transport/run.sh$([ $quick = 1 ] && echo " --quick")\` on $(nproc) cores ($cpu), $mem,
 $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r), $(ssh -V 2>&1 | cut -d, -f1), $(go version | cut -d' ' -f3).
 Test hosts: 4 \`internal/testbed\` hosts (network namespaces on one bridge, the machine's sshd), login as
-\`deploy\` (bash, Debian /etc/skel). Command: \`$cmd\`. Median of $reps runs ($file_reps for the file).
+\`deploy\` (bash, Debian /etc/skel). Command: \`$cmd\`. Median of $reps interleaved rounds ($file_reps for the file).
 The machine is shared with other jobs: absolute times vary, the ratios are measured side by side.
 
 | $ncmd short commands | upgrader | ssh loop over ControlMaster | one script, one session (floor) | upgrader / floor (target <= 2) | upgrader / ControlMaster (target <= 0.5) |
