@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -144,6 +145,8 @@ func (w *Writer) Append(ev Event) error {
 	if w.synced >= mine {
 		return nil // another append's fsync covered this line
 	}
+	// Let appenders that are ready run first, so that one fsync covers them too.
+	runtime.Gosched()
 	w.mu.Lock()
 	upto := w.written
 	w.mu.Unlock()
