@@ -20,7 +20,7 @@ for a in "$@"; do
     *) echo "usage: $0 [--quick] [--write]" >&2; exit 2 ;;
   esac
 done
-reps=5 size_mib=512 file_reps=3
+reps=7 size_mib=512 file_reps=3
 if [ $quick = 1 ]; then reps=1 size_mib=16 file_reps=1; fi
 ncmd=100
 cmd='stat -c %s /etc/passwd'
