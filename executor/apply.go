@@ -210,6 +210,10 @@ func openRun(ctx context.Context, opts *Options, id string, existing bool) (*run
 	if err != nil {
 		return nil, err
 	}
+	if _, err := os.Stat(journal.Path(opts.StateDir, id)); err == nil && !existing {
+		lock.Release()
+		return nil, fmt.Errorf("run %s already exists in %s", id, journal.RunsDir(opts.StateDir))
+	}
 	j, torn, err := journal.Create(journal.Path(opts.StateDir, id))
 	if err != nil {
 		lock.Release()
