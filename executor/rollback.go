@@ -153,7 +153,12 @@ func (r *run) hasUndo(ns *NodeState) bool {
 	}
 	switch n.Kind {
 	case lang.KindStep:
-		return len(ns.Actions) > 0
+		for _, a := range ns.Actions {
+			if a.needsUndo() {
+				return true
+			}
+		}
+		return false
 	case lang.KindCheck, lang.KindGate:
 		return false
 	}
@@ -199,6 +204,12 @@ func (r *run) undoNode(ctx context.Context, ns *NodeState) error {
 
 func noRecord(json.RawMessage) error { return nil }
 
+// needsUndo: the action may have changed its host (it changed something, or
+// it did not finish) and is not undone yet.
+func (a *ActionState) needsUndo() bool {
+	return !a.Undone && a.Skipped == "" && (a.Changed || !a.Finished || len(a.State) > 0)
+}
+
 func (r *run) undoStep(ctx context.Context, n *lang.Node, ns *NodeState) error {
 	r.mu.Lock()
 	actions := append([]*ActionState(nil), ns.Actions...)
@@ -214,14 +225,14 @@ func (r *run) undoStep(ctx context.Context, n *lang.Node, ns *NodeState) error {
 	}
 	if len(n.Step.Rollback) > 0 {
 		for _, h := range hosts {
-			done := true
+			needed := false
 			for _, a := range actions {
-				if a.Host == h && !a.Undone {
-					done = false
+				if a.Host == h && a.needsUndo() {
+					needed = true
 				}
 			}
-			if done {
-				continue
+			if !needed {
+				continue // nothing changed on h (or it is undone already)
 			}
 			if err := r.journal(journal.Event{Type: journal.UndoStarted, Node: n.Addr, Host: h}, evData{Via: "rollback block"}); err != nil {
 				return err
