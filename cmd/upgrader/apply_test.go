@@ -408,3 +408,27 @@ func TestApply_detach(t *testing.T) {
 		t.Errorf("output.log:\n%s", b)
 	}
 }
+
+// An undo that keeps failing is retried, then the run ends
+// rollback_incomplete (exit 3) saying exactly what is left.
+func TestApply_rollbackIncompleteExit3(t *testing.T) {
+	bed := startBed(t, "web")
+	web := bed.Host("web")
+	dir := configDir(t, bed, "undo_fails.hcl")
+	code, stdout, stderr := upgrader("apply", "-auto-approve", "-no-color", dir)
+	if code != exitRollbackIncomplete {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"ROLLBACK IS INCOMPLETE", "Left to undo by hand", "- step.a (undo failed:", "exit 7", "upgrader rollback"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if got := hostCat(t, web, "/tmp/app/undo-tries"); got != "tried\ntried\ntried" {
+		t.Errorf("undo tried %q, want 3 times", got)
+	}
+	code, stdout, _ = upgrader("status", "-json", dir)
+	if code != 0 || !strings.Contains(stdout, `"state": "rollback_incomplete"`) || !strings.Contains(stdout, `"undo_failed"`) {
+		t.Errorf("status: %s", stdout)
+	}
+}
