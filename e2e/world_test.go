@@ -283,7 +283,9 @@ func count(evs []event, typ string) map[string]int {
 	return m
 }
 
-// client requests the service through nginx without pause and counts what fails.
+// client requests the service through nginx and counts what fails: one
+// worker on a kept-alive connection (as browsers and API clients do), one
+// opening a new connection per request, each every 10 ms.
 type client struct {
 	url      string
 	done     chan struct{}
@@ -297,14 +299,14 @@ type client struct {
 
 func startClient(url string) *client {
 	c := &client{url: url, done: make(chan struct{}), versions: map[string]int{}}
-	c.wg.Add(1)
-	go c.loop()
+	c.wg.Add(2)
+	go c.loop(&http.Client{Timeout: 3 * time.Second})
+	go c.loop(&http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}})
 	return c
 }
 
-func (c *client) loop() {
+func (c *client) loop(hc *http.Client) {
 	defer c.wg.Done()
-	hc := &http.Client{Timeout: 3 * time.Second}
 	for {
 		select {
 		case <-c.done:
