@@ -288,7 +288,14 @@ func fillAction(a *PlanAction, mp *modules.Plan, err error, cfg *lang.Config) {
 	if mp.Undo != "" {
 		a.Undo = mp.Undo
 	}
-	a.Warnings, a.Facts = mp.Warnings, mp.Facts
+	a.Warnings = mp.Warnings
+	if len(mp.Facts) > 0 {
+		// facts go into saved plan files: never a sensitive value
+		a.Facts = make(map[string]string, len(mp.Facts))
+		for k, v := range mp.Facts {
+			a.Facts[redactWith(cfg, k)] = redactWith(cfg, v)
+		}
+	}
 }
 
 // SavedPlan is the file `plan -out FILE` writes.
