@@ -288,7 +288,9 @@ func fillAction(a *PlanAction, mp *modules.Plan, err error, cfg *lang.Config) {
 	if mp.Undo != "" {
 		a.Undo = mp.Undo
 	}
-	a.Warnings = mp.Warnings
+	for _, w := range mp.Warnings {
+		a.Warnings = append(a.Warnings, redactWith(cfg, w))
+	}
 	if len(mp.Facts) > 0 {
 		// facts go into saved plan files: never a sensitive value
 		a.Facts = make(map[string]string, len(mp.Facts))
