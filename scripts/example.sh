@@ -12,9 +12,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "example.sh: run as root (the test hosts are network namespaces)" >&2
   exit 1
 fi
-if ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ] || ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
-  bash scripts/setup-debian.sh
-fi
+bash scripts/setup-debian.sh # idempotent: installs only what is missing
 
 work=$(mktemp -d /tmp/upgrader-example.XXXXXX)
 bin=$work/bin
