@@ -202,6 +202,21 @@ func TestLock_staleDetectedAndCleared(t *testing.T) {
 	}
 }
 
+// After a reboot another process may have the holder's pid: its start time differs.
+func TestLock_reusedPIDIsStale(t *testing.T) {
+	li := Me("20261128T101500-abcd")
+	if li.Start == "" {
+		t.Skip("no /proc start time here")
+	}
+	if IsStale(li) {
+		t.Fatal("our own lock judged stale")
+	}
+	li.Start = "1"
+	if !IsStale(li) {
+		t.Fatal("a live pid with another start time was taken for the holder")
+	}
+}
+
 func TestLock_otherMachineNeverStale(t *testing.T) {
 	li := Me("20261128T101500-abcd")
 	li.Host = "some-other-machine.invalid"

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -20,6 +21,10 @@ type LockInfo struct {
 	PID   int       `json:"pid"`
 	Run   string    `json:"run"`
 	Since time.Time `json:"since"`
+	// Start is the holder's start time from /proc (clock ticks since boot),
+	// so that another process reusing the pid after a reboot is not taken
+	// for the holder.
+	Start string `json:"start,omitempty"`
 }
 
 // LockedError is returned when another run holds the lock.
@@ -56,7 +61,7 @@ func Me(run string) LockInfo {
 		u = cu.Username
 	}
 	h, _ := os.Hostname()
-	return LockInfo{User: u, Host: h, PID: os.Getpid(), Run: run, Since: time.Now().UTC().Truncate(time.Second)}
+	return LockInfo{User: u, Host: h, PID: os.Getpid(), Run: run, Since: time.Now().UTC().Truncate(time.Second), Start: procStart(os.Getpid())}
 }
 
 // Acquire takes the lock of stateDir for run. When it is held it returns a
@@ -143,7 +148,29 @@ func IsStale(li LockInfo) bool {
 	if li.Host != h || li.PID <= 0 {
 		return false
 	}
-	return !pidAlive(li.PID)
+	if !pidAlive(li.PID) {
+		return true
+	}
+	return li.Start != "" && procStart(li.PID) != li.Start
+}
+
+// procStart returns field 22 of /proc/PID/stat (the start time), "" when unknown.
+func procStart(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	// the command name (field 2) may hold spaces: count fields after its closing paren
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19]
 }
 
 func pidAlive(pid int) bool {
