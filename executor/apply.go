@@ -233,11 +233,7 @@ var lastSyncs uint64
 
 func (r *run) close() {
 	atomic.StoreUint64(&lastSyncs, r.j.Syncs())
-	r.j.Close()
-	if r.opts.Hosts != nil {
-		// connections belong to the caller's Hosts; it closes them.
-		_ = 0
-	}
+	r.j.Close() // host connections belong to the caller's Hosts, which closes them
 	r.lock.Release()
 }
 
@@ -351,7 +347,6 @@ func (r *run) visit(ctx context.Context, addr string) error {
 	if n == nil {
 		return fmt.Errorf("executor: unknown node %s", addr)
 	}
-	start := time.Now()
 	ectx := r.scope(n)
 	run, known, after, ds := evalWhen(n, ectx)
 	if ds.HasErrors() {
@@ -417,11 +412,7 @@ func (r *run) visit(ctx context.Context, addr string) error {
 			return r.nodeFailed(n, out.Undo, err)
 		}
 	}
-	return r.journal(journal.Event{Type: journal.NodeFinished, Node: addr}, evData{Changed: changed, State: out.Undo, Message: out.Message + elapsedNote(start)})
-}
-
-func elapsedNote(start time.Time) string {
-	return ""
+	return r.journal(journal.Event{Type: journal.NodeFinished, Node: addr}, evData{Changed: changed, State: out.Undo, Message: r.redact(out.Message)})
 }
 
 func mustOutputs(outs map[string]cty.Value) evData {
