@@ -321,7 +321,8 @@ func (r *run) walkAndFinish(ctx context.Context) *Summary {
 		return r.finish(OutcomeInterrupted, ctx.Err())
 	}
 	if r.failNode == "" && werr != nil && !errors.Is(werr, errNotStarted) {
-		r.fail("", werr)
+		// the walk itself failed (a cycle validate would have caught): no node ran
+		return r.finish(OutcomeFailed, werr)
 	}
 	if r.failNode == "" {
 		return r.finish(OutcomeDone, nil)
