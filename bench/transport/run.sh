@@ -3,7 +3,7 @@
 # against the same test hosts (cmd/testbed), logging in as the non-root
 # `deploy` user (Debian default shell set-up).
 #
-#   bench/transport/run.sh            full run (5 repetitions, 512 MiB file)
+#   bench/transport/run.sh            full run (7 rounds, 512 MiB file)
 #   bench/transport/run.sh --quick    1 repetition, 16 MiB (under a minute)
 #   bench/transport/run.sh --write    also replace the "Transport" section of BENCHMARKS.md
 #
