@@ -112,6 +112,9 @@ The machine is shared with other jobs: absolute times vary, the ratios are measu
 |---|---|---|---|
 | time | ${r[up_ours]} s ($(mbs "${r[up_ours]}") MB/s) | ${r[up_sftp]} s ($(mbs "${r[up_sftp]}") MB/s) | $(ratio "${r[up_sftp]}" "${r[up_ours]}") |
 
+Every round (seconds): upgrader ${all[ours_1]}/ ${all[ours_4]}(1 / 4 hosts); floor ${all[floor_1]}/ ${all[floor_4]};
+ControlMaster loop ${all[cm_1]}/ ${all[cm_4]}; file: upgrader ${all[up_ours]}, sftp ${all[up_sftp]}.
+
 Go benchmarks of the same (\`go test -run XXX -bench . ./executor/ssh/\`): \`BenchmarkRun_100commands_1host\`,
 \`BenchmarkRun_100commands_4hosts\`, \`BenchmarkWriteFile_512MiB_4hosts\`.
 EOF
