@@ -331,10 +331,20 @@ func (r *run) walkAndFinish(ctx context.Context) *Summary {
 }
 
 // visit runs one node (the walker calls it when every dependency is done).
-func (r *run) visit(ctx context.Context, addr string) error {
+func (r *run) visit(ctx context.Context, addr string) (err error) {
 	if r.stopping.Load() {
 		return errNotStarted
 	}
+	defer func() {
+		// a module that panics fails its node like any error: the run rolls back
+		if p := recover(); p != nil {
+			if n := r.cfg.Nodes[addr]; n != nil {
+				err = r.nodeFailed(n, nil, fmt.Errorf("internal error in %s (panic): %v", addr, p))
+			} else {
+				err = fmt.Errorf("internal error in %s (panic): %v", addr, p)
+			}
+		}
+	}()
 	r.mu.Lock()
 	var state string
 	if ns := r.st.Nodes[addr]; ns != nil {
@@ -375,7 +385,6 @@ func (r *run) visit(ctx context.Context, addr string) error {
 	}
 	var (
 		out     *modules.Outcome
-		err     error
 		changed bool
 	)
 	switch n.Kind {
@@ -534,6 +543,11 @@ func (r *run) runStep(ctx context.Context, n *lang.Node, hosts []string) (bool, 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer func() {
+					if p := recover(); p != nil { // a module's panic fails this host, not the process
+						errs[k] = fmt.Errorf("host %q: internal error (panic): %v", h, p)
+					}
+				}()
 				ch, err := r.runActions(ctx, n, h)
 				if ch {
 					changed.Store(true)

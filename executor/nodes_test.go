@@ -239,3 +239,46 @@ func TestApply_gateDeclinedOnTerminal(t *testing.T) {
 		t.Fatalf("%+v", sum)
 	}
 }
+
+// panicky panics in Apply.
+type panicky struct{}
+
+func (*panicky) Kind() string                 { return "panicky" }
+func (*panicky) Spec() hcldec.Spec            { return &hcldec.ObjectSpec{} }
+func (*panicky) Outputs() map[string]cty.Type { return nil }
+func (*panicky) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, error) {
+	return &modules.Plan{Change: modules.NoOp}, nil
+}
+func (*panicky) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, error) {
+	var m map[string]int
+	m["boom"]++
+	return nil, nil
+}
+
+// A module that panics fails its node; the run is rolled back, no crash.
+func TestApply_panickingModuleRollsBack(t *testing.T) {
+	w := newWorld()
+	w.reg.RegisterNode(&panicky{})
+	src := `
+host "web" { address = "198.51.100.10" }
+step "a" {
+  host = host.web
+  backup_required = false
+  mark { text = "a" }
+}
+panicky "p" {
+  depends_on = [step.a]
+}
+`
+	opts := w.opts(t, w.load(t, src))
+	sum, err := Apply(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Outcome != OutcomeRolledBack || sum.Failed != "panicky.p" || !strings.Contains(sum.Error, "panic") {
+		t.Fatalf("%s %s %s", sum.Outcome, sum.Failed, sum.Error)
+	}
+	if w.hosts.log("web") != "" {
+		t.Errorf("/log = %q", w.hosts.log("web"))
+	}
+}

@@ -317,7 +317,7 @@ func (r *run) retry(ctx context.Context, node, host string, f func() error) erro
 	wait := r.opts.undoBackoff()
 	var err error
 	for a := 1; a <= r.opts.undoAttempts(); a++ {
-		if err = f(); err == nil {
+		if err = protect(f); err == nil {
 			return nil
 		}
 		if a == r.opts.undoAttempts() {
@@ -332,6 +332,16 @@ func (r *run) retry(ctx context.Context, node, host string, f func() error) erro
 		wait *= 2
 	}
 	return err
+}
+
+// protect turns a panic in f (a module's undo) into an error.
+func protect(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error (panic): %v", p)
+		}
+	}()
+	return f()
 }
 
 // finish journals run_finished and builds the summary.
