@@ -21,7 +21,7 @@ import (
 // FaultAfter is how long the faulty "errors" build behaves before it starts
 // logging ERROR lines: longer than the standby's short window in scenario 4,
 // shorter than its long window in scenario 3.
-const FaultAfter = 20 * time.Second
+const FaultAfter = 30 * time.Second
 
 var (
 	upgraderBin string // built once in TestMain
