@@ -183,7 +183,9 @@ func planNode(ctx context.Context, s *session, n *lang.Node, outs map[string]map
 			a.Error = ds.Error()
 		} else if s.opts.Hosts != nil {
 			lw := &strings.Builder{}
-			mp, err := mod.Plan(ctx, &modules.Request{Config: mc, Node: n.Addr, Index: -1, Env: &env{s: s, node: n.Addr, planOnly: true}, Log: lw})
+			mp, err := planSafely(func() (*modules.Plan, error) {
+				return mod.Plan(ctx, &modules.Request{Config: mc, Node: n.Addr, Index: -1, Env: &env{s: s, node: n.Addr, planOnly: true}, Log: lw})
+			})
 			fillAction(a, mp, err, cfg)
 			if mp != nil && len(mp.Outputs) > 0 {
 				outs[n.Addr] = mp.Outputs
@@ -246,8 +248,10 @@ func planStep(ctx context.Context, s *session, n *lang.Node, pn *PlanNode, ectx 
 				case !ok:
 					a.Error = fmt.Sprintf("no module for action %q", blk.Kind)
 				case s.opts.Hosts != nil && h != "":
-					mp, err := mod.Plan(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: h, Index: i,
-						Env: &env{s: s, node: n.Addr, host: h, planOnly: true}, Log: &strings.Builder{}})
+					mp, err := planSafely(func() (*modules.Plan, error) {
+						return mod.Plan(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: h, Index: i,
+							Env: &env{s: s, node: n.Addr, host: h, planOnly: true}, Log: &strings.Builder{}})
+					})
 					fillAction(a, mp, err, cfg)
 				}
 				results[hi] = append(results[hi], a)
@@ -258,6 +262,16 @@ func planStep(ctx context.Context, s *session, n *lang.Node, pn *PlanNode, ectx 
 	for _, r := range results {
 		pn.Actions = append(pn.Actions, r...)
 	}
+}
+
+// planSafely turns a module's panic at plan time into an error on its action.
+func planSafely(f func() (*modules.Plan, error)) (mp *modules.Plan, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			mp, err = nil, fmt.Errorf("internal error (panic): %v", p)
+		}
+	}()
+	return f()
 }
 
 func undoText(reg *modules.Registry, kind string) string {
