@@ -664,7 +664,9 @@ func (r *run) checkOnce(ctx context.Context, n *lang.Node) error {
 		if n.Check.Timeout > 0 {
 			pctx, cancel = context.WithTimeout(ctx, n.Check.Timeout)
 		}
-		err := mod.Check(pctx, &modules.Request{Config: mc, Node: n.Addr, Index: i, Env: r.env(n.Addr, ""), Log: lw})
+		err := protect(func() error {
+			return mod.Check(pctx, &modules.Request{Config: mc, Node: n.Addr, Index: i, Env: r.env(n.Addr, ""), Log: lw})
+		})
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s #%d: %w", blk.Kind, i+1, err))
