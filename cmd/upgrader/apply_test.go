@@ -432,3 +432,40 @@ func TestApply_rollbackIncompleteExit3(t *testing.T) {
 		t.Errorf("status: %s", stdout)
 	}
 }
+
+// Plan never changes a host: every file under the hosts' private
+// directories (names, sizes, modes, times, hashes) is the same after it.
+func TestPlan_changesNothingOnHosts(t *testing.T) {
+	bed := startBed(t, "web", "db")
+	snapshot := func() map[string]string {
+		out := map[string]string{}
+		for _, h := range bed.Hosts() {
+			s, err := h.Exec(context.Background(), `find /opt /etc/app /var/log/app /tmp /home/deploy -xdev -printf '%p %s %m %T@ %C@\n' | sort; find /opt /etc/app /var/log/app /tmp /home/deploy -xdev -type f -exec sha256sum {} + | sort`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[h.Name] = s
+		}
+		return out
+	}
+	for _, h := range bed.Hosts() {
+		h.Exec(context.Background(), "mkdir -p /tmp/app && echo 'version = 1' > /tmp/app/app.conf && chown -R deploy /tmp/app")
+	}
+	dir := configDir(t, bed, "probes.hcl", "app-v2.conf")
+	before := snapshot()
+	code, stdout, stderr := upgrader("plan", "-no-color", dir)
+	if code != 0 {
+		t.Fatalf("plan: %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"~ web  #1 /tmp/app/app.conf", "~ db   #1 /tmp/app/app.conf", "touch /tmp/app/ran"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("plan lacks %q:\n%s", want, stdout)
+		}
+	}
+	after := snapshot()
+	for h := range before {
+		if before[h] != after[h] {
+			t.Errorf("plan changed host %s:\nbefore\n%s\nafter\n%s", h, before[h], after[h])
+		}
+	}
+}
