@@ -179,8 +179,8 @@ func take(ctx context.Context, dir string, m *Manifest, job takeJob, log io.Writ
 		return fmt.Errorf("writing %s: %w", tmp, err)
 	}
 	st, err := v.st, v.err
-	if err == nil && st.SHA256 != sum {
-		err = fmt.Errorf("read back %s: sha256 %s, written %s", tmp, st.SHA256, sum)
+	if err == nil && st.CRC32C != sum {
+		err = fmt.Errorf("read back %s: CRC-32C %s, written %s", tmp, st.CRC32C, sum)
 	}
 	if err == nil && st.Bytes != aw.n {
 		err = fmt.Errorf("read back %s: %d bytes, written %d", tmp, st.Bytes, aw.n)

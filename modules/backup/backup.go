@@ -365,7 +365,11 @@ func estimateHost(ctx context.Context, r runner, s settings) (int64, error) {
 		return 0, err
 	}
 	if res.ExitCode != 0 {
-		return 0, fmt.Errorf("%s: cannot measure the paths to back up: %w", r.where(), scriptFailure("du", res.ExitCode, res.Stderr))
+		err := fmt.Errorf("%s: cannot measure the paths to back up: %w", r.where(), scriptFailure("du", res.ExitCode, res.Stderr))
+		if !s.sudo && strings.Contains(string(res.Stderr), "Permission denied") {
+			err = fmt.Errorf("%w (set sudo = true in the backup block to read them as root)", err)
+		}
+		return 0, err
 	}
 	lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
 	f := strings.Fields(lines[len(lines)-1])

@@ -56,6 +56,12 @@ func TestBackup_testbedRoundTrip(t *testing.T) {
 	before := snapshot(ctx, t, hostExec(h), bedRoot)
 	b := &Backup{Version: "test"}
 	var log bytes.Buffer
+	// Without sudo the deploy user cannot read root's 0750 directory: plan says so.
+	nosudo := decode(t, b, strings.Replace(sudoBackupSrc(bedRoot), "sudo    = true", "", 1))
+	if _, err := b.Plan(ctx, &modules.Request{Config: nosudo, Node: "backup.web", Env: env, Log: &log}); err == nil ||
+		!strings.Contains(err.Error(), "Permission denied") || !strings.Contains(err.Error(), "sudo = true") {
+		t.Errorf("plan without sudo: %v", err)
+	}
 	cfg := decode(t, b, sudoBackupSrc(bedRoot))
 	req := &modules.Request{Config: cfg, Node: "backup.web", Index: -1, Env: env, Log: &log}
 	p, err := b.Plan(ctx, req)
