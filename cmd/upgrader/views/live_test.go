@@ -74,3 +74,27 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+// On a terminal the status line shows the running node, its host, elapsed
+// time, bytes done of total and the rate.
+func TestLive_statusLineShowsBytesAndRate(t *testing.T) {
+	var b bytes.Buffer
+	l := NewLive(&b, Style{}, true)
+	defer l.Close()
+	now := time.Now()
+	idx := 0
+	l.Event(executor.Event{TS: now.Add(-3 * time.Second), Type: journal.NodeStarted, Node: "step.install"})
+	l.Event(executor.Event{TS: now.Add(-3 * time.Second), Type: journal.ActionStarted, Node: "step.install", Host: "web", Index: &idx, Action: "upload"})
+	l.Event(executor.Event{TS: now.Add(-2 * time.Second), Type: executor.EvProgress, Node: "step.install", Host: "web", Done: 0, Total: 8 << 20})
+	l.Event(executor.Event{TS: now, Type: executor.EvProgress, Node: "step.install", Host: "web", Done: 4 << 20, Total: 8 << 20})
+	l.mu.Lock()
+	b.Reset()
+	l.drawStatus()
+	got := b.String()
+	l.mu.Unlock()
+	for _, want := range []string{"running: step.install[web] 3s", "4.0 MiB/8.0 MiB", "2.0 MiB/s"} {
+		if !bytes.Contains([]byte(got), []byte(want)) {
+			t.Errorf("status line %q lacks %q", got, want)
+		}
+	}
+}
