@@ -60,7 +60,11 @@ func evalWhen(n *lang.Node, ctx *hcl.EvalContext) (run, known bool, after []stri
 		return false, false, after, nil
 	}
 	v, _ = v.UnmarkDeep()
-	if v.IsNull() || v.Type() != cty.Bool {
+	if v.IsNull() {
+		// an output of a skipped node is null: the branch it guards is not taken
+		return false, true, nil, nil
+	}
+	if v.Type() != cty.Bool {
 		return false, false, nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError, Summary: "Invalid when",
 			Detail:  fmt.Sprintf("when must be true or false, not %s.", v.Type().FriendlyName()),
