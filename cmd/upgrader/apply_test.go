@@ -469,3 +469,28 @@ func TestPlan_changesNothingOnHosts(t *testing.T) {
 		}
 	}
 }
+
+// A host that cannot be reached makes plan fail naming it, and apply
+// change nothing anywhere.
+func TestPlan_unreachableHostNamed(t *testing.T) {
+	bed := startBed(t, "web", "db")
+	db := bed.Host("db")
+	for _, h := range bed.Hosts() {
+		h.Exec(context.Background(), "mkdir -p /tmp/app && echo 'version = 1' > /tmp/app/app.conf && chown -R deploy /tmp/app")
+	}
+	if err := db.StopSSH(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dir := configDir(t, bed, "probes.hcl", "app-v2.conf")
+	code, stdout, stderr := upgrader("plan", "-no-color", dir)
+	if code != exitFailedRolledBack || !strings.Contains(stdout, `host "db"`) || strings.Contains(stdout+stderr, "goroutine") {
+		t.Fatalf("plan: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = upgrader("apply", "-auto-approve", dir)
+	if code != exitFailedRolledBack || !strings.Contains(stderr, "nothing was changed") {
+		t.Fatalf("apply: exit %d: %s", code, stderr)
+	}
+	if got := hostCat(t, bed.Host("web"), "/tmp/app/app.conf"); got != "version = 1" {
+		t.Errorf("web changed although db was down: %q", got)
+	}
+}
