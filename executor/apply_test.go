@@ -436,7 +436,7 @@ func TestPlan_offlineTouchesNoHost(t *testing.T) {
 			t.Errorf("web_upgrade rollback %q undo %q", n.Rollback, n.Undo)
 		}
 	}
-	want := "first:step.db_upgrade second:step.web_upgrade second:step.web_verify :tbackup.db :tbackup.web :check.regression"
+	want := ":tbackup.db :tbackup.web first:step.db_upgrade second:step.web_upgrade second:step.web_verify :check.regression"
 	if got := strings.Join(phases, " "); got != want {
 		t.Errorf("order %s\nwant  %s", got, want)
 	}

@@ -33,10 +33,12 @@ type Plan struct {
 
 // PlanNode is one node of a plan.
 type PlanNode struct {
-	Addr      string   `json:"node"`
-	Kind      string   `json:"kind"`
-	Phase     string   `json:"phase,omitempty"`
-	DependsOn []string `json:"depends_on,omitempty"`
+	Addr  string `json:"node"`
+	Kind  string `json:"kind"`
+	Phase string `json:"phase,omitempty"`
+	// BeforePhases: outside any phase and after no phase's node (listed first).
+	BeforePhases bool     `json:"before_phases,omitempty"`
+	DependsOn    []string `json:"depends_on,omitempty"`
 	// When: "" (none), "skipped: when is false", or "decided at apply (known after X)".
 	When    string   `json:"when,omitempty"`
 	Skipped bool     `json:"skipped,omitempty"`
@@ -114,11 +116,32 @@ func MakePlan(ctx context.Context, opts Options) (*Plan, error) {
 		p.Nodes = append(p.Nodes, pn)
 	}
 	// Phase by phase: nodes keep their topological order within a phase.
+	// Nodes outside any phase come first when they follow no phase's node
+	// (they run before the phases), last otherwise.
+	g := Graph(cfg)
 	rank := map[string]int{"": len(cfg.PhaseOrder)}
 	for i, ph := range cfg.PhaseOrder {
 		rank[ph] = i
 	}
-	sort.SliceStable(p.Nodes, func(i, j int) bool { return rank[p.Nodes[i].Phase] < rank[p.Nodes[j].Phase] })
+	for _, pn := range p.Nodes {
+		if pn.Phase != "" {
+			continue
+		}
+		pn.BeforePhases = true
+		for _, a := range g.Ancestors(pn.Addr) {
+			if n := cfg.Nodes[a]; n != nil && n.Phase != "" {
+				pn.BeforePhases = false
+				break
+			}
+		}
+	}
+	key := func(pn *PlanNode) int {
+		if pn.BeforePhases {
+			return -1
+		}
+		return rank[pn.Phase]
+	}
+	sort.SliceStable(p.Nodes, func(i, j int) bool { return key(p.Nodes[i]) < key(p.Nodes[j]) })
 	return p, nil
 }
 

@@ -30,15 +30,18 @@ func Plan(w io.Writer, p *executor.Plan, st Style) {
 		fmt.Fprintln(w, st.Dim("Variables: "+strings.Join(parts, ", ")))
 	}
 	counts := map[string]int{}
-	phase := "\x00"
+	group := "\x00"
 	for _, n := range p.Nodes {
-		if n.Phase != phase {
-			phase = n.Phase
-			if phase == "" {
-				fmt.Fprintf(w, "\n%s\n", st.Bold("Outside any phase"))
-			} else {
-				fmt.Fprintf(w, "\n%s\n", st.Bold("Phase "+phase))
-			}
+		heading := "Phase " + n.Phase
+		switch {
+		case n.BeforePhases:
+			heading = "Outside any phase, before the phases"
+		case n.Phase == "":
+			heading = "Outside any phase"
+		}
+		if heading != group {
+			group = heading
+			fmt.Fprintf(w, "\n%s\n", st.Bold(heading))
 		}
 		planNode(w, n, st, counts)
 	}
