@@ -241,8 +241,16 @@ func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, time
 	if r.err != nil {
 		return modules.Result{}, false, fmt.Errorf("remote shell: %w", r.err)
 	}
-	if err := <-errc; err != nil {
-		return modules.Result{}, false, fmt.Errorf("remote shell: %w", err)
+	// The exit status is known; stderr's frame follows at once unless the
+	// stream is stuck. Never wait on it forever: keep the result, drop the shell.
+	keep := true
+	select {
+	case err := <-errc:
+		if err != nil {
+			return modules.Result{}, false, fmt.Errorf("remote shell: %w", err)
+		}
+	case <-time.After(stderrGrace):
+		keep = false
 	}
 	code, err := strconv.Atoi(r.status)
 	if err != nil {
@@ -253,8 +261,11 @@ func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, time
 		Stdout:    stdout.buf.Bytes(),
 		Stderr:    stderr.buf.Bytes(),
 		Truncated: stdout.truncated || stderr.truncated,
-	}, true, nil
+	}, keep, nil
 }
+
+// stderrGrace bounds the wait for stderr's frame once the exit status came.
+const stderrGrace = 10 * time.Second
 
 func isSudo(text string) bool { return strings.HasPrefix(text, "sudo -n -- ") }
 
