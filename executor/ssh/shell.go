@@ -256,12 +256,11 @@ func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, time
 	if err != nil {
 		return modules.Result{}, false, fmt.Errorf("remote shell: bad status %q", r.status)
 	}
-	return modules.Result{
-		ExitCode:  code,
-		Stdout:    stdout.buf.Bytes(),
-		Stderr:    stderr.buf.Bytes(),
-		Truncated: stdout.truncated || stderr.truncated,
-	}, keep, nil
+	result := modules.Result{ExitCode: code, Stdout: stdout.buf.Bytes(), Truncated: stdout.truncated}
+	if keep { // otherwise the stderr reader may still be writing its buffer
+		result.Stderr, result.Truncated = stderr.buf.Bytes(), result.Truncated || stderr.truncated
+	}
+	return result, keep, nil
 }
 
 // stderrGrace bounds the wait for stderr's frame once the exit status came.
