@@ -162,8 +162,8 @@ func take(ctx context.Context, dir string, m *Manifest, job takeJob, log io.Writ
 	if err != nil {
 		return fmt.Errorf("streaming the %s: %w", job.what, err)
 	}
-	if aw.err != nil {
-		return fmt.Errorf("writing %s: %w", tmp, aw.err)
+	if err := aw.failed(); err != nil {
+		return fmt.Errorf("writing %s: %w", tmp, err)
 	}
 	if res.ExitCode != 0 {
 		return fmt.Errorf("%s: %w", job.runner.where(), scriptFailure(job.what, res.ExitCode, res.Stderr))

@@ -341,3 +341,37 @@ func TestBackup_noSpace(t *testing.T) {
 		t.Errorf("a refused backup wrote to the state directory: %v", err)
 	}
 }
+
+// TestRestore_planBeforeBackup: at plan time the backup is not taken yet;
+// the plan names what the backup block covers (its plan outputs) and probes
+// the host read-only for what will be replaced.
+func TestRestore_planBeforeBackup(t *testing.T) {
+	ctx := context.Background()
+	env, _ := localEnv(t, "r1")
+	env.PlanOnly = true
+	dir := t.TempDir()
+	r := &Restore{}
+	p, err := r.Plan(ctx, &modules.Request{Config: decode(t, r, `restore { backup = backup.web }`), Env: env, Log: &bytes.Buffer{}})
+	if err != nil || p.Summary != "the backup's host <- backup r1/web (taken earlier in this run): replaces the backed-up paths" {
+		t.Errorf("plan without outputs: %+v %v", p, err)
+	}
+	cfg := decode(t, r, fmt.Sprintf(`restore {
+  backup = { name = "web", kind = "backup", host = "web", paths = [%q, %q] }
+}`, dir, dir+"/missing"))
+	p, err = r.Plan(ctx, &modules.Request{Config: cfg, Env: env, Log: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "~ " + dir + " (replaced by the backup's content)\n+ " + dir + "/missing (missing now, restored)"
+	if p.Change != modules.Update || p.Detail != want || !strings.HasPrefix(p.Summary, "host web <- backup r1/web") {
+		t.Errorf("plan:\n%s\n%s\nwant detail:\n%s", p.Summary, p.Detail, want)
+	}
+	// A subset outside what the backup covers is refused at plan.
+	cfg = decode(t, r, fmt.Sprintf(`restore {
+  backup = { name = "web", kind = "backup", host = "web", paths = [%q] }
+  paths  = ["/elsewhere"]
+}`, dir))
+	if _, err := r.Plan(ctx, &modules.Request{Config: cfg, Env: env, Log: &bytes.Buffer{}}); err == nil || !strings.Contains(err.Error(), "not in the backup") {
+		t.Errorf("plan of a path outside the backup: %v", err)
+	}
+}

@@ -152,9 +152,6 @@ func (r *Restore) Plan(ctx context.Context, req *modules.Request) (*modules.Plan
 	if s.to != "" {
 		host = s.to
 	}
-	if host == "" {
-		host = req.Host
-	}
 	if len(s.paths) > 0 {
 		if len(paths) > 0 {
 			if _, d := checkPaths(req.Config, "paths", s.paths, paths); d.HasErrors() {
@@ -163,7 +160,14 @@ func (r *Restore) Plan(ctx context.Context, req *modules.Request) (*modules.Plan
 		}
 		paths = s.paths
 	}
-	p.Summary = fmt.Sprintf("host %s <- backup %s (%s): replaces %s", host, id, taken, strings.Join(paths, ", "))
+	onto, what := "host "+host, strings.Join(paths, ", ")
+	if host == "" {
+		onto = "the backup's host"
+	}
+	if what == "" {
+		what = "the backed-up paths"
+	}
+	p.Summary = fmt.Sprintf("%s <- backup %s (%s): replaces %s", onto, id, taken, what)
 	if host == "" || len(paths) == 0 {
 		return p, nil
 	}

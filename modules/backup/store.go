@@ -157,6 +157,7 @@ func writeManifest(dir string, m *Manifest) error {
 // uncompressed bytes and hashing the compressed ones. It holds a bounded
 // amount of memory whatever the stream's size.
 type archiveWriter struct {
+	mu       sync.Mutex
 	f        *os.File
 	bw       *bufio.Writer
 	hash     hash.Hash
@@ -280,8 +281,11 @@ func (h hashCounter) Write(p []byte) (int, error) {
 }
 
 // Write takes uncompressed bytes. After the first error every Write fails,
-// which makes the transport stop the stream.
+// which makes the transport stop the stream. The lock keeps a transport
+// that still delivers after a timeout away from an aborted writer.
 func (w *archiveWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.err != nil {
 		return 0, w.err
 	}
@@ -301,6 +305,8 @@ func (w *archiveWriter) Write(p []byte) (int, error) {
 // finish flushes everything to disk and returns the CRC-32C of what it
 // wrote; the file is closed either way.
 func (w *archiveWriter) finish() (crc string, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.err != nil {
 		w.end(w.err)
 		w.enc.Close()
@@ -318,20 +324,37 @@ func (w *archiveWriter) finish() (crc string, err error) {
 		err = cerr
 	}
 	if err != nil {
+		w.err = err
 		w.end(err)
 		return "", err
 	}
 	if w.progress != nil {
 		w.progress(w.n)
 	}
+	w.err = errFinished
 	w.end(nil)
 	return hex.EncodeToString(w.hash.Sum(nil)), nil
 }
 
-var errAbandoned = errors.New("archive abandoned")
+var (
+	errAbandoned = errors.New("archive abandoned")
+	errFinished  = errors.New("archive already complete")
+)
+
+// failed returns the error that stopped the writer during the stream.
+func (w *archiveWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
 
 // abort closes and removes the temporary file.
 func (w *archiveWriter) abort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = errAbandoned
+	}
 	w.end(errAbandoned)
 	w.enc.Close()
 	w.f.Close()
