@@ -283,6 +283,20 @@ func count(evs []event, typ string) map[string]int {
 	return m
 }
 
+// order lists the nodes of the events of type typ, in journal order, once
+// each (a step journals one event per host and one for itself).
+func order(evs []event, typ string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, e := range evs {
+		if e.Type == typ && !seen[e.Node] {
+			seen[e.Node] = true
+			out = append(out, e.Node)
+		}
+	}
+	return out
+}
+
 // client requests the service through nginx and counts what fails: one
 // worker on a kept-alive connection (as browsers and API clients do), one
 // opening a new connection per request, each every 10 ms.
