@@ -376,14 +376,20 @@ func RestoreDir(ctx context.Context, dir string, o RestoreOptions) error {
 	if errors.Is(serr, errCommandEnded) && err == nil && res.ExitCode == 0 {
 		serr = nil // it had read all it needed (tar stops at its end blocks)
 	}
+	// Past the checks the target may be half restored: say so, and that a
+	// restore can simply be run again.
+	partly := "; the target may be partly restored: run the restore again once the cause is fixed"
+	if m.Driver == "postgres" {
+		partly = "; pg_restore ran as one transaction, so the database is as it was"
+	}
 	if err != nil {
-		return fmt.Errorf("restore of %s: %w", m.ID, err)
+		return fmt.Errorf("restore of %s: %w%s", m.ID, err, partly)
 	}
 	if res.ExitCode != 0 {
-		return fmt.Errorf("restore of %s: %s: %w", m.ID, r.where(), scriptFailure("restore", res.ExitCode, res.Stderr))
+		return fmt.Errorf("restore of %s: %s: %w%s", m.ID, r.where(), scriptFailure("restore", res.ExitCode, res.Stderr), partly)
 	}
 	if serr != nil {
-		return fmt.Errorf("restore of %s: %w", m.ID, serr)
+		return fmt.Errorf("restore of %s: %w%s", m.ID, serr, partly)
 	}
 	if w := strings.TrimSpace(string(res.Stderr)); w != "" {
 		fmt.Fprintf(o.Log, "%s: %s\n", r.where(), w)
