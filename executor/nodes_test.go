@@ -282,3 +282,55 @@ panicky "p" {
 		t.Errorf("/log = %q", w.hosts.log("web"))
 	}
 }
+
+// The events a failing run shows, in order (docs/JSON.md): the views and
+// -json rely on this sequence.
+func TestApply_eventSequenceOfARollback(t *testing.T) {
+	w := newWorld()
+	src := `
+host "web" { address = "198.51.100.10" }
+phase "p" {
+  step "a" {
+    host = host.web
+    backup_required = false
+    mark { text = "a" }
+  }
+  step "b" {
+    host = host.web
+    backup_required = false
+    depends_on = [step.a]
+    mark {
+      text = "b"
+      fail = true
+    }
+  }
+}
+`
+	opts := w.opts(t, w.load(t, src))
+	var seq []string
+	opts.Observer = func(ev Event) {
+		s := ev.Type
+		if ev.Node != "" {
+			s += " " + ev.Node
+		}
+		if ev.Host != "" {
+			s += "@" + ev.Host
+		}
+		seq = append(seq, s)
+	}
+	if _, err := Apply(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"run_started",
+		"node_started step.a", "action_started step.a@web", "action_finished step.a@web", "node_output step.a", "node_finished step.a",
+		"node_started step.b", "action_started step.b@web", "node_failed step.b",
+		"rollback_started step.b",
+		"undo_started step.b", "undo_started step.b@web", "undo_finished step.b@web", "undo_finished step.b",
+		"undo_started step.a", "undo_started step.a@web", "undo_finished step.a@web", "undo_finished step.a",
+		"run_finished", "summary",
+	}
+	if strings.Join(seq, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events\n got %q\nwant %q", seq, want)
+	}
+}
