@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -292,4 +293,42 @@ func (w *world) psql(dsn, sql string) {
 	if err != nil {
 		w.t.Fatalf("psql %q: %v: %s", sql, err, out)
 	}
+}
+
+// Scenario 3.2: production already has the release's schema: the schemas
+// match, so the compatibility run and the migration are skipped (shown as
+// skipped), the test environment is left alone, and the rest runs.
+func TestActiveStandby_schemasMatchSkipCompat(t *testing.T) {
+	need(t)
+	t.Parallel()
+	w := newWorld(t)
+	up, err := os.ReadFile(filepath.Join(exampleDir, "migrations", "0002_add_stock.up.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.psql(w.env.ProdDSN, string(up)+"; UPDATE schema_migrations SET version = 2")
+	testTree := w.tree("test")
+	prodDB := w.dbState(w.env.ProdDSN)
+	r := w.apply("-var", "standby_observation=3s", "-var", "primary_observation=3s")
+	if r.code != 0 {
+		w.failRun(r)
+	}
+	skipped := count(w.journal(), "node_skipped")
+	for _, n := range []string{"backup.test_env", "backup.test_db", "step.compat_install", "check.compat_flows", "step.compat_restore", "migrate.prod"} {
+		if skipped[n] != 1 {
+			t.Errorf("%s was not skipped although the schemas match", n)
+		}
+	}
+	if got := w.tree("test"); got != testTree {
+		t.Errorf("the test environment changed although the schemas match")
+	}
+	if got := w.dbState(w.env.ProdDSN); got != prodDB {
+		t.Errorf("production's schema or migration version changed:\nbefore:\n%s\nafter:\n%s", prodDB, got)
+	}
+	for _, h := range []string{"primary", "standby"} {
+		if v := w.version(h); v != "2.0.0" {
+			t.Errorf("%s serves %q, want 2.0.0", h, v)
+		}
+	}
+	w.reportClient()
 }
