@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -96,6 +95,7 @@ func loadRunConfig(dir string, c *common, vars, varFiles []string, apply bool, s
 // loadRunConfigOut is loadRunConfig that, with -json, also prints the
 // diagnostics as JSON on stdout.
 func loadRunConfigOut(dir string, c *common, vars, varFiles []string, apply bool, stdout, stderr io.Writer) (*lang.Config, *modules.Registry, bool) {
+	given := dir
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs // recorded in runs and saved plans: must not depend on the cwd
 	}
@@ -105,28 +105,54 @@ func loadRunConfigOut(dir string, c *common, vars, varFiles []string, apply bool
 		ds = append(ds, executor.Validate(cfg, reg)...)
 	}
 	if len(ds) > 0 {
-		if c.json && ds.HasErrors() {
-			// machines get the diagnostics as JSON on stdout (docs/JSON.md)
-			_ = json.NewEncoder(stdout).Encode(struct {
-				Type        string                 `json:"type"`
-				Diagnostics []views.JSONDiagnostic `json:"diagnostics"`
-			}{"diagnostics", views.JSONDiagnostics(ds)})
-		}
 		var files map[string]*hcl.File
 		if cfg != nil {
 			files = cfg.Files
 		}
+		files, shown := shownAs(dir, given, files, ds)
+		if c.json && ds.HasErrors() {
+			_ = views.DiagnosticsEvent(stdout, shown) // machines get them on stdout too (docs/JSON.md)
+		}
 		// the plan prints backup waivers itself, in red
-		var shown hcl.Diagnostics
-		for _, d := range ds {
+		var human hcl.Diagnostics
+		for _, d := range shown {
 			if d.Severity == hcl.DiagWarning && strings.HasPrefix(d.Summary, "Backup interlock waived") {
 				continue
 			}
-			shown = append(shown, d)
+			human = append(human, d)
 		}
-		printDiags(stderr, files, shown, c)
+		printDiags(stderr, files, human, c)
 	}
 	return cfg, reg, !ds.HasErrors()
+}
+
+// shownAs names the files of diags as the user gave the directory (given),
+// not as loaded (abs), so every command prints the names validate prints.
+func shownAs(abs, given string, files map[string]*hcl.File, ds hcl.Diagnostics) (map[string]*hcl.File, hcl.Diagnostics) {
+	rename := func(name string) string {
+		rel, err := filepath.Rel(abs, name)
+		if err != nil || !filepath.IsLocal(rel) {
+			return name // a -var-file outside the directory
+		}
+		return filepath.Join(given, rel)
+	}
+	renamed := make(map[string]*hcl.File, len(files))
+	for name, f := range files {
+		renamed[rename(name)] = f
+	}
+	out := make(hcl.Diagnostics, len(ds))
+	for i, d := range ds {
+		c := *d
+		for _, r := range []**hcl.Range{&c.Subject, &c.Context} {
+			if *r != nil {
+				nr := **r
+				nr.Filename = rename(nr.Filename)
+				*r = &nr
+			}
+		}
+		out[i] = &c
+	}
+	return renamed, out
 }
 
 // absPaths makes -var-file paths absolute: runs and saved plans record them,

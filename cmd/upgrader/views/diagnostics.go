@@ -90,6 +90,17 @@ func JSONDiagnostics(diags hcl.Diagnostics) []JSONDiagnostic {
 	return out
 }
 
+// DiagnosticsEvent writes the one line other commands print with -json
+// when the configuration is invalid: {"type":"diagnostics","diagnostics":[...]}.
+func DiagnosticsEvent(w io.Writer, diags hcl.Diagnostics) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // "a -> b" stays readable, as in validate -json
+	return enc.Encode(struct {
+		Type        string           `json:"type"`
+		Diagnostics []JSONDiagnostic `json:"diagnostics"`
+	}{"diagnostics", JSONDiagnostics(diags)})
+}
+
 // ValidateResult is the one JSON object `upgrader validate -json` prints.
 type ValidateResult struct {
 	Valid        bool             `json:"valid"`
