@@ -38,6 +38,8 @@ type run struct {
 	stopping atomic.Bool
 	notes    []string
 	began    time.Time
+	// rolledBackFrom: the outcome of a run `upgrader rollback` undoes
+	rolledBackFrom string
 
 	approvedSeen map[string]bool // approvals already journaled (Env.Approved)
 }
@@ -182,6 +184,10 @@ func Rollback(ctx context.Context, opts Options, id string) (*Summary, error) {
 	}
 	defer r.close()
 	r.st = st
+	r.rolledBackFrom = st.Outcome
+	if r.rolledBackFrom == "" {
+		r.rolledBackFrom = OutcomeInterrupted
+	}
 	r.info = lang.RunInfo{ID: id, StartedAt: st.Started.Truncate(time.Second)}
 	if err := r.journal(journal.Event{Type: journal.RunResumed}, evData{Via: "rollback", PID: os.Getpid()}); err != nil {
 		return nil, err

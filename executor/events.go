@@ -54,6 +54,9 @@ type Summary struct {
 	Left []string `json:"left,omitempty"`
 	// Notes: changes that nothing can undo (a run action without a rollback block).
 	Notes []string `json:"notes,omitempty"`
+	// RolledBackFrom is, for `upgrader rollback`, the run's outcome before
+	// (done, failed, interrupted, rollback_incomplete); Failed is then empty.
+	RolledBackFrom string `json:"rolled_back_from,omitempty"`
 }
 
 // NodeSummary is one node's final state.

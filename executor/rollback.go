@@ -367,7 +367,7 @@ func (r *run) summary(outcome, errText string, left, notes []string) *Summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sum := &Summary{Run: r.id, Outcome: outcome, ExitCode: ExitCode(outcome), Failed: r.failNode, Error: errText,
-		Elapsed: time.Since(r.began).Seconds(), Left: left, Notes: notes}
+		Elapsed: time.Since(r.began).Seconds(), Left: left, Notes: notes, RolledBackFrom: r.rolledBackFrom}
 	sum.Nodes = nodeSummaries(r.cfg, r.st)
 	return sum
 }

@@ -354,7 +354,7 @@ func TestRollback_finishedRunOnHost(t *testing.T) {
 		t.Fatalf("after apply: %q", got)
 	}
 	code, out, errs := upgrader("rollback", "-no-color", dir)
-	if code != exitOK || !strings.Contains(out, "rolled back") {
+	if code != exitOK || !strings.Contains(out, "was done and has been rolled back on request") || strings.Contains(out, "failed at") {
 		t.Fatalf("rollback: %d\n%s\n%s", code, out, errs)
 	}
 	if got := hostCat(t, web, "/tmp/app/app.conf"); got != "version = 1" {

@@ -288,6 +288,19 @@ func firstLine(s string) string {
 	return s
 }
 
+// wasOutcome says what a run was before `upgrader rollback` undid it.
+func wasOutcome(outcome string) string {
+	switch outcome {
+	case executor.OutcomeDone:
+		return "was done"
+	case executor.OutcomeFailed:
+		return "had failed (left as it was)"
+	case executor.OutcomeRollbackIncomplete:
+		return "had an incomplete rollback"
+	}
+	return "was interrupted"
+}
+
 // Summary prints the end of a run.
 func Summary(w io.Writer, s *executor.Summary, stateDir string, st Style) {
 	fmt.Fprintln(w)
@@ -311,20 +324,20 @@ func Summary(w io.Writer, s *executor.Summary, stateDir string, st Style) {
 	}
 	fmt.Fprintln(w)
 	el := (time.Duration(s.Elapsed*1000) * time.Millisecond).Round(10 * time.Millisecond)
-	switch s.Outcome {
-	case executor.OutcomeDone:
+	switch {
+	case s.RolledBackFrom != "" && s.Outcome == executor.OutcomeRolledBack:
+		fmt.Fprintln(w, st.Yellow(st.Bold(fmt.Sprintf("Run %s %s and has been rolled back on request (%s).", s.Run, wasOutcome(s.RolledBackFrom), el))))
+	case s.RolledBackFrom != "" && s.Outcome == executor.OutcomeRollbackIncomplete:
+		fmt.Fprintln(w, st.Red(st.Bold(fmt.Sprintf("Run %s %s; the rollback asked for is INCOMPLETE: a human must look.", s.Run, wasOutcome(s.RolledBackFrom)))))
+	case s.Outcome == executor.OutcomeDone:
 		fmt.Fprintln(w, st.Green(st.Bold(fmt.Sprintf("Run %s done in %s.", s.Run, el))))
-	case executor.OutcomeRolledBack:
-		if s.Failed == "" {
-			fmt.Fprintln(w, st.Yellow(st.Bold(fmt.Sprintf("Run %s rolled back (%s).", s.Run, el))))
-		} else {
-			fmt.Fprintln(w, st.Yellow(st.Bold(fmt.Sprintf("Run %s failed at %s and was rolled back (%s).", s.Run, s.Failed, el))))
-		}
-	case executor.OutcomeFailed:
+	case s.Outcome == executor.OutcomeRolledBack:
+		fmt.Fprintln(w, st.Yellow(st.Bold(fmt.Sprintf("Run %s failed at %s and was rolled back (%s).", s.Run, s.Failed, el))))
+	case s.Outcome == executor.OutcomeFailed:
 		fmt.Fprintln(w, st.Red(st.Bold(fmt.Sprintf("Run %s failed at %s; left as it is (on_failure = \"stop\").", s.Run, s.Failed))))
-	case executor.OutcomeRollbackIncomplete:
+	case s.Outcome == executor.OutcomeRollbackIncomplete:
 		fmt.Fprintln(w, st.Red(st.Bold(fmt.Sprintf("Run %s failed at %s and its ROLLBACK IS INCOMPLETE: a human must look.", s.Run, s.Failed))))
-	case executor.OutcomeInterrupted:
+	case s.Outcome == executor.OutcomeInterrupted:
 		fmt.Fprintln(w, st.Yellow(st.Bold(fmt.Sprintf("Run %s interrupted. Continue it with: upgrader resume %s", s.Run, s.Run))))
 	}
 	if s.Error != "" {

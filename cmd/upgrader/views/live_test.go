@@ -98,3 +98,24 @@ func TestLive_statusLineShowsBytesAndRate(t *testing.T) {
 		}
 	}
 }
+
+// `upgrader rollback` of a run that had finished: no failing node to name.
+func TestSummary_rollbackOnRequest(t *testing.T) {
+	for _, c := range []struct {
+		outcome, from, want string
+	}{
+		{executor.OutcomeRolledBack, executor.OutcomeDone, "Run R was done and has been rolled back on request (2s).\n"},
+		{executor.OutcomeRolledBack, executor.OutcomeFailed, "Run R had failed (left as it was) and has been rolled back on request (2s).\n"},
+		{executor.OutcomeRolledBack, executor.OutcomeInterrupted, "Run R was interrupted and has been rolled back on request (2s).\n"},
+		{executor.OutcomeRollbackIncomplete, executor.OutcomeDone, "Run R was done; the rollback asked for is INCOMPLETE: a human must look.\n"},
+	} {
+		var b bytes.Buffer
+		Summary(&b, &executor.Summary{Run: "R", Outcome: c.outcome, RolledBackFrom: c.from, Elapsed: 2}, "/s", Style{})
+		if !bytes.Contains(b.Bytes(), []byte("\n"+c.want)) {
+			t.Errorf("%s from %s:\n%s\nwant the line %q", c.outcome, c.from, b.String(), c.want)
+		}
+		if bytes.Contains(b.Bytes(), []byte("failed at")) {
+			t.Errorf("names no failing node:\n%s", b.String())
+		}
+	}
+}
