@@ -159,32 +159,117 @@ func DecodeBody(body hcl.Body, spec hcldec.Spec, ctx *hcl.EvalContext) (cty.Valu
 }
 
 // BodyRanges maps each attribute present in body to its expression's range
-// and each nested block type to its first block's DefRange.
+// and each nested block type to its first block's DefRange. Nested blocks
+// add BLOCK.N (the block's DefRange) and BLOCK.N.ATTR (N: the block's
+// position among the blocks of that type, from 0), at any depth, so a
+// mistake in the second `log` block is shown there.
 func BodyRanges(body hcl.Body, spec hcldec.Spec) map[string]hcl.Range {
 	ranges := map[string]hcl.Range{}
+	addRanges(ranges, "", body, spec)
+	return ranges
+}
+
+func addRanges(ranges map[string]hcl.Range, prefix string, body hcl.Body, spec hcldec.Spec) {
 	if sb, ok := body.(*hclsyntax.Body); ok {
 		// The cheap way for native syntax: no schema to build.
 		for name, a := range sb.Attributes {
-			ranges[name] = a.Expr.Range()
+			ranges[prefix+name] = a.Expr.Range()
 		}
+		var seen map[string]int
 		for _, b := range sb.Blocks {
-			if _, ok := ranges[b.Type]; !ok {
-				ranges[b.Type] = b.DefRange()
+			if seen == nil {
+				seen = map[string]int{}
 			}
+			n := seen[b.Type]
+			seen[b.Type]++
+			if n == 0 {
+				ranges[prefix+b.Type] = b.DefRange()
+			}
+			key := fmt.Sprintf("%s%s.%d", prefix, b.Type, n)
+			ranges[key] = b.DefRange()
+			addRanges(ranges, key+".", b.Body, nil)
 		}
-	} else if spec != nil {
-		if content, _, _ := body.PartialContent(hcldec.ImpliedSchema(spec)); content != nil {
-			for name, a := range content.Attributes {
-				ranges[name] = a.Expr.Range()
-			}
-			for _, b := range content.Blocks {
-				if _, ok := ranges[b.Type]; !ok {
-					ranges[b.Type] = b.DefRange
-				}
-			}
+		return
+	}
+	if spec == nil {
+		return
+	}
+	content, _, _ := body.PartialContent(hcldec.ImpliedSchema(spec))
+	if content == nil {
+		return
+	}
+	for name, a := range content.Attributes {
+		ranges[prefix+name] = a.Expr.Range()
+	}
+	seen := map[string]int{}
+	for _, b := range content.Blocks {
+		n := seen[b.Type]
+		seen[b.Type]++
+		if n == 0 {
+			ranges[prefix+b.Type] = b.DefRange
+		}
+		key := fmt.Sprintf("%s%s.%d", prefix, b.Type, n)
+		ranges[key] = b.DefRange
+		if b.Body != nil {
+			addRanges(ranges, key+".", b.Body, nestedSpec(spec, b.Type))
 		}
 	}
-	return ranges
+}
+
+// nestedSpec finds the spec of the body of blocks of type typeName in spec
+// (nil when spec declares none): bodies in other syntaxes need a schema.
+func nestedSpec(spec hcldec.Spec, typeName string) hcldec.Spec {
+	switch s := spec.(type) {
+	case hcldec.ObjectSpec:
+		for _, c := range s {
+			if n := nestedSpec(c, typeName); n != nil {
+				return n
+			}
+		}
+	case hcldec.TupleSpec:
+		for _, c := range s {
+			if n := nestedSpec(c, typeName); n != nil {
+				return n
+			}
+		}
+	case *hcldec.BlockSpec:
+		if s.TypeName == typeName {
+			return s.Nested
+		}
+	case *hcldec.BlockListSpec:
+		if s.TypeName == typeName {
+			return s.Nested
+		}
+	case *hcldec.BlockSetSpec:
+		if s.TypeName == typeName {
+			return s.Nested
+		}
+	case *hcldec.BlockTupleSpec:
+		if s.TypeName == typeName {
+			return s.Nested
+		}
+	case *hcldec.BlockMapSpec:
+		if s.TypeName == typeName {
+			return s.Nested
+		}
+	case *hcldec.BlockObjectSpec:
+		if s.TypeName == typeName {
+			return s.Nested
+		}
+	case *hcldec.BlockAttrsSpec, *hcldec.AttrSpec, *hcldec.LiteralSpec:
+	case *hcldec.DefaultSpec:
+		if n := nestedSpec(s.Primary, typeName); n != nil {
+			return n
+		}
+		return nestedSpec(s.Default, typeName)
+	case *hcldec.ValidateSpec:
+		return nestedSpec(s.Wrapped, typeName)
+	case *hcldec.TransformExprSpec:
+		return nestedSpec(s.Wrapped, typeName)
+	case *hcldec.TransformFuncSpec:
+		return nestedSpec(s.Wrapped, typeName)
+	}
+	return nil
 }
 
 // HostNames returns the names of the hosts in v: one host object (host.x)

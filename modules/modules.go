@@ -117,7 +117,10 @@ type Config struct {
 	Value cty.Value
 	// Ranges maps each attribute name present in the body to the range of its
 	// expression, and each nested block type to its first block's DefRange,
-	// so modules can report FILE:LINE:COL.
+	// so modules can report FILE:LINE:COL. Nested blocks also give
+	// "BLOCK.N" (the block's DefRange) and "BLOCK.N.ATTR" (N: the block's
+	// position among blocks of that type, from 0), at any depth
+	// ("log.1.pattern", "a.0.b.2.c").
 	Ranges    map[string]hcl.Range
 	DeclRange hcl.Range
 	Dir       string // the configuration directory: relative local paths start here

@@ -170,3 +170,13 @@ func TestFmt_syntaxErrorRefused(t *testing.T) {
 		t.Errorf("a file with a syntax error was rewritten")
 	}
 }
+
+// An attribute of the 2nd of several nested blocks is reported where it is
+// written, not at the first block (lang records BLOCK.N.ATTR ranges).
+func TestValidate_nestedBlockAttributeAtItsLine(t *testing.T) {
+	code, _, errs := runCLI(t, "validate", "-no-color", "testdata/validate/nested")
+	want := "testdata/validate/nested/main.hcl:15:15: Error: Invalid log pattern"
+	if code != exitInvalid || !strings.HasPrefix(errs, want) || !strings.Contains(errs, `15:     pattern = "ERROR("`) {
+		t.Errorf("code %d, want %q first and the source line:\n%s", code, want, errs)
+	}
+}

@@ -188,8 +188,8 @@ func parseSettings(cfg *modules.Config, partial bool) (*settings, hcl.Diagnostic
 func parseLog(cfg *modules.Config, lv cty.Value, i int, hosts []string, partial bool, at func(attr, summary, detail string)) (logSpec, bool) {
 	l := logSpec{Index: i}
 	key := func(attr string) string { return fmt.Sprintf("log.%d.%s", i, attr) }
-	// Until the decoder gives ranges of nested attributes, a problem may be
-	// shown at the first log block: the detail names the block.
+	// lang gives log.N.ATTR ranges; an attribute without one (not written,
+	// or another decoder) is shown at its block: the detail names the block.
 	which := fmt.Sprintf("log block %d", i+1)
 	if p := modules.GetString(lv, "path"); p != "" {
 		which += fmt.Sprintf(" (%s)", p)
@@ -310,14 +310,14 @@ func getFloat(obj cty.Value, attr string) (f float64, set, known bool) {
 	return f, true, true
 }
 
-// rangeOf finds where attr was written: "log.0.pattern" falls back to the
-// first log block, then to the observe block itself.
+// rangeOf finds where attr was written: "log.1.pattern" falls back to its
+// block ("log.1"), the first log block ("log"), then the observe block.
 func rangeOf(cfg *modules.Config, attr string) hcl.Range {
 	for k := attr; k != ""; {
 		if r, ok := cfg.Ranges[k]; ok {
 			return r
 		}
-		i := strings.IndexByte(k, '.')
+		i := strings.LastIndexByte(k, '.')
 		if i < 0 {
 			break
 		}
