@@ -169,19 +169,24 @@ func decodeBackup(cfg *modules.Config) (settings, hcl.Diagnostics) {
 			s.keep = int(k)
 		}
 	}
-	s.timeout = defaultTimeout
-	if tv := modules.Get(v, "timeout"); !tv.IsNull() && tv.IsKnown() {
-		d, err := modules.GetDuration(v, "timeout", defaultTimeout)
-		if err == nil && d <= 0 {
-			err = errors.New("timeout must be positive")
-		}
-		if err != nil {
-			ds = append(ds, diags.At(*cfg.Range("timeout"), "invalid timeout", err.Error()))
-		} else {
-			s.timeout = d
-		}
+	var d hcl.Diagnostics
+	s.timeout, d = decodeTimeout(cfg)
+	return s, append(ds, d...)
+}
+
+// decodeTimeout reads the timeout attribute (default 6h).
+func decodeTimeout(cfg *modules.Config) (time.Duration, hcl.Diagnostics) {
+	if tv := modules.Get(cfg.Value, "timeout"); tv.IsNull() || !tv.IsKnown() {
+		return defaultTimeout, nil
 	}
-	return s, ds
+	d, err := modules.GetDuration(cfg.Value, "timeout", defaultTimeout)
+	if err == nil && d <= 0 {
+		err = errors.New("timeout must be positive")
+	}
+	if err != nil {
+		return defaultTimeout, hcl.Diagnostics{diags.At(*cfg.Range("timeout"), "invalid timeout", err.Error())}
+	}
+	return d, nil
 }
 
 // refName checks that v is a reference object of the given kind (host.X,

@@ -88,19 +88,9 @@ func decodeRestore(cfg *modules.Config) (restoreSettings, hcl.Diagnostics) {
 		b := sv.True()
 		s.sudo = &b
 	}
-	s.timeout = defaultTimeout
-	if tv := modules.Get(v, "timeout"); !tv.IsNull() && tv.IsKnown() {
-		d, err := modules.GetDuration(v, "timeout", defaultTimeout)
-		if err == nil && d <= 0 {
-			err = errors.New("timeout must be positive")
-		}
-		if err != nil {
-			ds = append(ds, diags.At(*cfg.Range("timeout"), "invalid timeout", err.Error()))
-		} else {
-			s.timeout = d
-		}
-	}
-	return s, ds
+	var d hcl.Diagnostics
+	s.timeout, d = decodeTimeout(cfg)
+	return s, append(ds, d...)
 }
 
 // backupDir finds the backup a restore names: by id once known, else by
