@@ -276,3 +276,59 @@ func FuzzPGStripPassword(f *testing.F) {
 		}
 	})
 }
+
+// TestDBCommands: the password goes to stdin only; the scripts name the
+// right tools and connection; bad DSNs are errors that do not quote them.
+func TestDBCommands(t *testing.T) {
+	for _, c := range []struct {
+		db      modules.Database
+		dump    []string // substrings of the dump script
+		restore []string
+		err     string
+	}{
+		{db: modules.Database{Name: "p", Driver: "postgres", DSN: "postgres://app:pa'ss@db:5433/prod?sslmode=disable"},
+			dump:    []string{"read -r PGPASSWORD", "pg_dump --format=custom --compress=0 --no-password --dbname='postgres://app@db:5433/prod?sslmode=disable'"},
+			restore: []string{"pg_restore --clean --if-exists --single-transaction"}},
+		{db: modules.Database{Name: "p", Driver: "postgres", DSN: "host=/run/postgresql dbname=prod"},
+			dump: []string{"--dbname='host=/run/postgresql dbname=prod'"}},
+		{db: modules.Database{Name: "m", Driver: "mysql", DSN: "root:pa'ss@tcp(127.0.0.1:3307)/shop?parseTime=true"},
+			dump:    []string{"read -r MYSQL_PWD", "mysqldump --protocol=tcp --host='127.0.0.1' --port='3307' --user='root' --single-transaction --routines --triggers", "'shop'"},
+			restore: []string{"exec mysql --protocol=tcp", "'shop'"}},
+		{db: modules.Database{Name: "m", Driver: "mysql", DSN: "app@unix(/run/mysqld/mysqld.sock)/shop"},
+			dump: []string{"--protocol=socket --socket='/run/mysqld/mysqld.sock'"}},
+		{db: modules.Database{Name: "m", Driver: "mysql", DSN: "root:secret@tcp(db)/"}, err: `database "m": the dsn names no database`},
+		{db: modules.Database{Name: "m", Driver: "mysql", DSN: "secret nonsense"}, err: "not a MySQL DSN"},
+		{db: modules.Database{Name: "p", Driver: "postgres", DSN: "postgres://u:a%0Ab@h/db"}, err: "line break"},
+		{db: modules.Database{Name: "x", Driver: "oracle", DSN: "x"}, err: `driver "oracle" has no backup`},
+	} {
+		conn, err := parseDB(&c.db)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) || strings.Contains(err.Error(), "secret") {
+				t.Errorf("%s: got %v, want %q", c.db.DSN, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", c.db.DSN, err)
+		}
+		d, r := conn.dump(), conn.restore()
+		for _, s := range []dbCommand{d, r, conn.size()} {
+			if strings.Contains(s.script, "pa'ss") || strings.Contains(s.script, `pa'\''ss`) {
+				t.Errorf("%s: the password is on the command line: %s", c.db.DSN, s.script)
+			}
+			if conn.password != "" && s.stdinPrefix() != conn.password+"\n" {
+				t.Errorf("%s: stdin prefix %q", c.db.DSN, s.stdinPrefix())
+			}
+		}
+		for _, want := range c.dump {
+			if !strings.Contains(d.script, want) {
+				t.Errorf("%s: dump script lacks %q:\n%s", c.db.DSN, want, d.script)
+			}
+		}
+		for _, want := range c.restore {
+			if !strings.Contains(r.script, want) {
+				t.Errorf("%s: restore script lacks %q:\n%s", c.db.DSN, want, r.script)
+			}
+		}
+	}
+}
