@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zclconf/go-cty/cty/function"
+
 	"github.com/upgrader-dev/upgrader/executor/journal"
 	"github.com/upgrader-dev/upgrader/lang"
 	"github.com/upgrader-dev/upgrader/modules"
@@ -31,6 +33,9 @@ type session struct {
 
 	// checkpoints and journal are nil at plan time.
 	r *run
+
+	funcsOnce sync.Once
+	funcs     map[string]function.Function
 }
 
 func newSession(ctx context.Context, opts *Options, runID string) *session {
@@ -103,6 +108,12 @@ type env struct {
 }
 
 var _ modules.Env = (*env)(nil)
+
+// Functions is lang's table of pure functions, built once per session.
+func (e *env) Functions() map[string]function.Function {
+	e.s.funcsOnce.Do(func() { e.s.funcs = e.s.cfg.PureFunctions() })
+	return e.s.funcs
+}
 
 func (e *env) RunID() string    { return e.s.runID }
 func (e *env) StateDir() string { return e.s.opts.StateDir }

@@ -14,6 +14,7 @@ import (
 	"github.com/upgrader-dev/upgrader/modules"
 	"github.com/upgrader-dev/upgrader/modules/commandcheck"
 	runcmd "github.com/upgrader-dev/upgrader/modules/run"
+	"github.com/upgrader-dev/upgrader/modules/template"
 	"github.com/upgrader-dev/upgrader/modules/upload"
 )
 
@@ -24,6 +25,7 @@ func realRegistry() *modules.Registry {
 	r := modules.NewRegistry()
 	r.RegisterAction(&runcmd.Run{})
 	r.RegisterAction(&upload.Upload{})
+	r.RegisterAction(&template.Template{})
 	r.RegisterProbe(&commandcheck.Command{})
 	return r
 }

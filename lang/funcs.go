@@ -106,6 +106,18 @@ func functions(dir string, env func(string) (string, bool), apply bool) map[stri
 	return fs
 }
 
+// PureFunctions returns the language's functions whose results depend only
+// on their arguments and the configuration's files, for modules that
+// evaluate expressions of their own (template): every function but
+// timestamp, env and templatefile (no recursion, as in templatefile).
+func (c *Config) PureFunctions() map[string]function.Function {
+	fs := functions(c.Dir, func(string) (string, bool) { return "", false }, false)
+	delete(fs, "timestamp")
+	delete(fs, "env")
+	delete(fs, "templatefile")
+	return fs
+}
+
 // lengthFunc is stdlib's length that also counts the characters of a
 // string and the attributes of an object, as Terraform's does.
 var lengthFunc = function.New(&function.Spec{

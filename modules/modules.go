@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 // ---------------------------------------------------------------------------
@@ -190,6 +191,10 @@ type Env interface {
 	Approved(node string) bool
 	// Progress reports bytes done of total (total < 0: unknown) for the live view.
 	Progress(done, total int64)
+	// Functions returns the language's pure functions (lang's table without
+	// timestamp, env, templatefile) for expressions a module evaluates
+	// itself (template); nil when there are none (a module's own set then).
+	Functions() map[string]function.Function
 }
 
 // Change is a plan's verdict for one action or node on one host.

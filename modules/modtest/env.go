@@ -10,6 +10,8 @@ import (
 	"net"
 	"sync"
 
+	"github.com/zclconf/go-cty/cty/function"
+
 	"github.com/upgrader-dev/upgrader/modules"
 )
 
@@ -23,6 +25,8 @@ type Env struct {
 	PlanOnly bool
 	// Checks are run by Check(name).
 	Checks map[string]func(ctx context.Context) error
+	// Funcs is what Functions returns (nil: the module's own set).
+	Funcs map[string]function.Function
 
 	mu          sync.Mutex
 	checkpoints map[string][]byte
@@ -31,6 +35,8 @@ type Env struct {
 }
 
 var _ modules.Env = (*Env)(nil)
+
+func (e *Env) Functions() map[string]function.Function { return e.Funcs }
 
 func (e *Env) RunID() string    { return e.ID }
 func (e *Env) StateDir() string { return e.Dir }

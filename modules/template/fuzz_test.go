@@ -27,7 +27,7 @@ func FuzzTemplate(f *testing.F) {
 			t.Fatal(ds)
 		}
 		_ = (&Template{}).Validate(cfg)
-		r, err := renderFor(cfg)
+		r, err := renderFor(cfg, nil)
 		if err != nil || r == nil {
 			return
 		}

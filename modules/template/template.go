@@ -56,7 +56,8 @@ func (*Template) Spec() hcldec.Spec {
 	}
 }
 
-// functions is the small set a template may call.
+// functions is the small set a template may call when the Env gives none
+// (Env.Functions: the language's pure functions, as templatefile sees them).
 var functions = map[string]function.Function{
 	"upper": stdlib.UpperFunc, "lower": stdlib.LowerFunc, "trimspace": stdlib.TrimSpaceFunc,
 	"join": stdlib.JoinFunc, "split": stdlib.SplitFunc, "format": stdlib.FormatFunc,
@@ -110,8 +111,10 @@ func (*Template) Validate(cfg *modules.Config) hcl.Diagnostics {
 				Subject: tr.SourceRange().Ptr()})
 		}
 	}
-	if !ds.HasErrors() && vars != nil {
-		if _, rds := render(expr, vars); rds.HasErrors() {
+	// Validate has no Env: a template calling functions beyond the small
+	// set is rendered first by plan, with the language's table.
+	if !ds.HasErrors() && vars != nil && ownFunctionsOnly(expr) {
+		if _, rds := render(expr, vars, nil); rds.HasErrors() {
 			ds = append(ds, rds...)
 		}
 	}
@@ -154,9 +157,27 @@ func varsMap(cfg *modules.Config) map[string]cty.Value {
 	return out
 }
 
-// render evaluates the template; the result keeps the marks of the values used.
-func render(expr hclsyntax.Expression, vars map[string]cty.Value) (cty.Value, hcl.Diagnostics) {
-	val, ds := expr.Value(&hcl.EvalContext{Variables: vars, Functions: functions})
+// ownFunctionsOnly reports whether expr calls only functions of the small set.
+func ownFunctionsOnly(expr hclsyntax.Expression) bool {
+	own := true
+	hclsyntax.VisitAll(expr, func(n hclsyntax.Node) hcl.Diagnostics {
+		if c, ok := n.(*hclsyntax.FunctionCallExpr); ok {
+			if _, ok := functions[c.Name]; !ok {
+				own = false
+			}
+		}
+		return nil
+	})
+	return own
+}
+
+// render evaluates the template with funcs (nil: the small set); the
+// result keeps the marks of the values used.
+func render(expr hclsyntax.Expression, vars map[string]cty.Value, funcs map[string]function.Function) (cty.Value, hcl.Diagnostics) {
+	if funcs == nil {
+		funcs = functions
+	}
+	val, ds := expr.Value(&hcl.EvalContext{Variables: vars, Functions: funcs})
 	if ds.HasErrors() {
 		return cty.NilVal, ds
 	}
@@ -178,7 +199,7 @@ type rendered struct {
 
 const sentinel = "\x00upgrader-sensitive\x00"
 
-func renderFor(cfg *modules.Config) (*rendered, error) {
+func renderFor(cfg *modules.Config, funcs map[string]function.Function) (*rendered, error) {
 	src := modules.GetString(cfg.Value, "source")
 	expr, ds := parse(cfg, src)
 	if ds.HasErrors() {
@@ -188,7 +209,7 @@ func renderFor(cfg *modules.Config) (*rendered, error) {
 	if vars == nil {
 		return nil, nil
 	}
-	val, ds := render(expr, vars)
+	val, ds := render(expr, vars, funcs)
 	if ds.HasErrors() {
 		return nil, diags.Err(ds)
 	}
@@ -219,7 +240,7 @@ func renderFor(cfg *modules.Config) (*rendered, error) {
 		})
 		masked[k] = mv
 	}
-	if mval, ds := render(expr, masked); !ds.HasErrors() {
+	if mval, ds := render(expr, masked, funcs); !ds.HasErrors() {
 		mt, _ := mval.UnmarkDeep()
 		for _, line := range strings.Split(mt.AsString(), "\n") {
 			if i := strings.Index(line, sentinel); i >= 0 && strings.TrimSpace(line[:i]) != "" {
@@ -274,7 +295,7 @@ func (*Template) Plan(ctx context.Context, req *modules.Request) (*modules.Plan,
 		unknown.Summary = "template (known after apply)"
 		return unknown, nil
 	}
-	r, err := renderFor(cfg)
+	r, err := renderFor(cfg, req.Env.Functions())
 	if err != nil || r == nil {
 		return unknown, err
 	}
@@ -314,7 +335,7 @@ func (*Template) Plan(ctx context.Context, req *modules.Request) (*modules.Plan,
 }
 
 func (*Template) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, error) {
-	r, err := renderFor(req.Config)
+	r, err := renderFor(req.Config, req.Env.Functions())
 	if err != nil {
 		return nil, err
 	}
