@@ -314,6 +314,12 @@ func (b *Backup) Plan(ctx context.Context, req *modules.Request) (*modules.Plan,
 		p.Detail = "size: " + HumanBytes(est)
 		return p, nil
 	}
+	if pv := modules.Get(req.Config.Value, "paths"); !pv.IsWhollyKnown() || s.host == "" {
+		// Paths (or the host) come from another node's outputs: measured at apply.
+		delete(p.Outputs, "paths")
+		p.Summary = fmt.Sprintf("host %s: paths known at apply -> %s", s.host, dest)
+		return p, nil
+	}
 	r, err := req.Env.Reader(s.host)
 	if err != nil {
 		return nil, err
