@@ -697,8 +697,8 @@ func finishedDone(path string) (time.Time, bool) {
 }
 
 // Prune removes backups called name from runs other than current, keeping
-// the newest keep runs' (current counted) and always those of the latest
-// successful run. It returns the ids it removed.
+// the newest keep complete ones (current counted) and always those of the
+// current and the latest successful run. It returns the ids it removed.
 func Prune(stateDir, name, current string, keep int) ([]string, error) {
 	all, err := List(stateDir)
 	if err != nil {
@@ -720,8 +720,14 @@ func Prune(stateDir, name, current string, keep int) ([]string, error) {
 	})
 	var removed []string
 	var errs []error
-	for i, e := range mine {
-		if i < keep || e.Run == current || e.Run == protected {
+	kept := 0
+	for _, e := range mine {
+		// Only complete backups count towards keep; incomplete ones left by
+		// other runs can never be restored and always go.
+		if e.Run == current || e.Run == protected || (e.Complete() && kept < keep) {
+			if e.Complete() {
+				kept++
+			}
 			continue
 		}
 		if err := os.RemoveAll(e.Dir); err != nil {

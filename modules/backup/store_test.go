@@ -114,6 +114,23 @@ func TestPrune_neverLastSuccessful(t *testing.T) {
 	}
 }
 
+// TestPrune_incompleteDoesNotCount: a newer incomplete backup neither uses
+// one of keep_runs nor survives.
+func TestPrune_incompleteDoesNotCount(t *testing.T) {
+	state := t.TempDir()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fakeBackup(t, state, "r1", "web", t0.Add(time.Hour))
+	os.MkdirAll(Dir(state, "r2", "web"), 0o700)
+	fakeBackup(t, state, "r3", "web", t0.Add(3*time.Hour))
+	removed, err := Prune(state, "web", "r3", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(removed, []string{"r2/web"}) {
+		t.Errorf("removed %v, want [r2/web]", removed)
+	}
+}
+
 func TestList_states(t *testing.T) {
 	state := t.TempDir()
 	if es, err := List(state); err != nil || len(es) != 0 {
