@@ -375,3 +375,40 @@ func TestRestore_planBeforeBackup(t *testing.T) {
 		t.Errorf("plan of a path outside the backup: %v", err)
 	}
 }
+
+// TestBackup_takenAgain: a backup run again in the same run (a resumed
+// run) replaces the first one, and a temporary file a crash left is gone.
+func TestBackup_takenAgain(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	if _, err := localExec(ctx, fmt.Sprintf("mkdir -p %[1]s/app %[1]s/etc && echo one > %[1]s/app/f", shq(root))); err != nil {
+		t.Fatal(err)
+	}
+	env, _ := localEnv(t, "r1")
+	b := &Backup{}
+	req := &modules.Request{Config: decode(t, b, hostBackupSrc(root)), Node: "backup.web", Env: env, Log: &bytes.Buffer{}}
+	first, err := b.Apply(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := Dir(env.Dir, "r1", "web")
+	os.WriteFile(filepath.Join(dir, hostArchive+tmpSuffix), []byte("left by a crash"), 0o600)
+	if _, err := localExec(ctx, fmt.Sprintf("echo two > %s/app/f", shq(root))); err != nil {
+		t.Fatal(err)
+	}
+	second, err := b.Apply(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Outputs["sha256"].Equals(second.Outputs["sha256"]).True() {
+		t.Error("the second backup has the first one's sha256")
+	}
+	m, _, err := VerifyDir(ctx, dir)
+	if err != nil || m.SHA256 != second.Outputs["sha256"].AsString() {
+		t.Errorf("verify after the second backup: %v", err)
+	}
+	files, _ := os.ReadDir(dir)
+	if len(files) != 2 {
+		t.Errorf("backup directory holds %v, want the archive and the manifest", files)
+	}
+}
