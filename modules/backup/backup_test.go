@@ -412,3 +412,41 @@ func TestBackup_takenAgain(t *testing.T) {
 		t.Errorf("backup directory holds %v, want the archive and the manifest", files)
 	}
 }
+
+// FuzzValidate: no body, however wrong its values, panics Validate, Plan's
+// decoding or Protects.
+func FuzzValidate(f *testing.F) {
+	for _, s := range []string{
+		`host = host.web
+paths = ["/opt/app"]`,
+		`database = database.prod
+keep_runs = 1e400`,
+		`host = [host.web, 1]
+exclude = [null]`,
+		`paths = ["/", "//x/../y", ""]
+host = {name = null}`,
+		`keep_runs = -0.5
+timeout = "-1s"`,
+	} {
+		f.Add(s, `backup = backup.web
+paths = ["/x"]`)
+	}
+	f.Fuzz(func(t *testing.T, body, rbody string) {
+		for _, c := range []struct {
+			m interface {
+				modules.Module
+				modules.Validator
+			}
+			src string
+		}{{&Backup{}, "backup {\n" + body + "\n}\n"}, {&Restore{}, "restore {\n" + rbody + "\n}\n"}} {
+			cfg, d := modtest.DecodeBlock("fuzz.hcl", []byte(c.src), c.m.Spec(), evalCtx(), t.TempDir())
+			if cfg == nil || d.HasErrors() {
+				continue
+			}
+			c.m.Validate(cfg)
+			if b, ok := c.m.(*Backup); ok {
+				b.Protects(cfg)
+			}
+		}
+	})
+}

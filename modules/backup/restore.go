@@ -62,6 +62,10 @@ func decodeRestore(cfg *modules.Config) (restoreSettings, hcl.Diagnostics) {
 	var ds hcl.Diagnostics
 	v := cfg.Value
 	bv := modules.Get(v, "backup")
+	if _, written := cfg.Ranges["backup"]; written && bv.IsNull() {
+		ds = append(ds, diags.At(*cfg.Range("backup"), "backup must be a backup reference",
+			"Write backup = backup.NAME, naming a backup block of this configuration."))
+	}
 	if bv.IsKnown() && !bv.IsNull() {
 		ty := bv.Type()
 		if !ty.IsObjectType() || !ty.HasAttribute("name") || (ty.HasAttribute("kind") && modules.GetString(bv, "kind") != "" && modules.GetString(bv, "kind") != "backup") {

@@ -1,0 +1,3 @@
+restore {
+  backup = null # ERROR: backup must be a backup reference
+}
