@@ -197,7 +197,13 @@ func planNode(ctx context.Context, s *session, n *lang.Node, outs map[string]map
 		}
 		mc, ds := decode(cfg, n.Body, n.Spec, n.DeclRange, ectx)
 		a := &PlanAction{Kind: n.Kind, Index: -1, Change: string(modules.Exec), Summary: describe(n.Kind, mc.Value)}
-		if _, ok := mod.(modules.Undoer); ok {
+		for _, blk := range n.Rollback {
+			rc, _ := decode(cfg, blk.Body, blk.Spec, blk.DeclRange, ectx)
+			pn.Rollback = append(pn.Rollback, describe(blk.Kind, rc.Value))
+		}
+		if _, ok := mod.(modules.Undoer); len(pn.Rollback) > 0 {
+			pn.Undo = "the rollback block"
+		} else if ok {
 			pn.Undo = "its own undo"
 		} else {
 			pn.Undo = "nothing to undo"

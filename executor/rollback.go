@@ -162,13 +162,18 @@ func (r *run) hasUndo(ns *NodeState) bool {
 	case lang.KindCheck, lang.KindGate:
 		return false
 	}
+	if len(n.Rollback) > 0 {
+		// it changed something, or it recorded undo state and did not finish
+		return ns.Changed || (len(ns.Undo) > 0 && ns.State != StateDone)
+	}
 	mod, _ := r.opts.Registry.Node(n.Kind)
 	_, ok := mod.(modules.Undoer)
 	return ok && len(ns.Undo) > 0
 }
 
 // undoNode undoes one node: a step through its rollback block, or each of
-// its completed actions' own undo, newest first; a module node through its Undoer.
+// its completed actions' own undo, newest first; a module node through its
+// rollback block, or without one its Undoer.
 func (r *run) undoNode(ctx context.Context, ns *NodeState) error {
 	if !r.hasUndo(ns) {
 		return nil
@@ -180,6 +185,8 @@ func (r *run) undoNode(ctx context.Context, ns *NodeState) error {
 	var err error
 	if n.Kind == lang.KindStep {
 		err = r.undoStep(ctx, n, ns)
+	} else if len(n.Rollback) > 0 {
+		err = r.runRollbackBlock(ctx, n, n.Rollback, "")
 	} else {
 		mod, _ := r.opts.Registry.Node(n.Kind)
 		u := mod.(modules.Undoer)
@@ -203,6 +210,35 @@ func (r *run) undoNode(ctx context.Context, ns *NodeState) error {
 }
 
 func noRecord(json.RawMessage) error { return nil }
+
+// runRollbackBlock applies a rollback block's actions top to bottom on host
+// ("" for a module node: its actions, restore, know where they act), each
+// retried; it stops at the first that still fails.
+func (r *run) runRollbackBlock(ctx context.Context, n *lang.Node, blocks []*lang.Block, h string) error {
+	lw := &logWriter{r: r, node: n.Addr, host: h}
+	defer lw.flush()
+	for i, blk := range blocks {
+		mod, ok := r.opts.Registry.Action(blk.Kind)
+		if !ok {
+			return fmt.Errorf("no module for action %q", blk.Kind)
+		}
+		err := r.retry(ctx, n.Addr, h, func() error {
+			mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope(n))
+			if ds.HasErrors() {
+				return diags.Err(ds)
+			}
+			_, err := mod.Apply(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: h, Index: i, Env: r.env(n.Addr, h), Log: lw, Record: noRecord})
+			if err != nil {
+				return fmt.Errorf("%srollback %s #%d (%s): %w", hostPrefix(h, err), blk.Kind, i+1, rangeString(blk.DeclRange), err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // needsUndo: the action may have changed its host (it changed something, or
 // it did not finish) and is not undone yet.
@@ -237,29 +273,9 @@ func (r *run) undoStep(ctx context.Context, n *lang.Node, ns *NodeState) error {
 			if err := r.journal(journal.Event{Type: journal.UndoStarted, Node: n.Addr, Host: h}, evData{Via: "rollback block"}); err != nil {
 				return err
 			}
-			lw := &logWriter{r: r, node: n.Addr, host: h}
-			for i, blk := range n.Step.Rollback {
-				mod, ok := r.opts.Registry.Action(blk.Kind)
-				if !ok {
-					return fmt.Errorf("no module for action %q", blk.Kind)
-				}
-				err := r.retry(ctx, n.Addr, h, func() error {
-					mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope(n))
-					if ds.HasErrors() {
-						return diags.Err(ds)
-					}
-					_, err := mod.Apply(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: h, Index: i, Env: r.env(n.Addr, h), Log: lw, Record: noRecord})
-					if err != nil {
-						return fmt.Errorf("%srollback %s #%d (%s): %w", hostPrefix(h, err), blk.Kind, i+1, rangeString(blk.DeclRange), err)
-					}
-					return nil
-				})
-				if err != nil {
-					lw.flush()
-					return err
-				}
+			if err := r.runRollbackBlock(ctx, n, n.Step.Rollback, h); err != nil {
+				return err
 			}
-			lw.flush()
 			if err := r.journal(journal.Event{Type: journal.UndoFinished, Node: n.Addr, Host: h}, evData{Via: "rollback block"}); err != nil {
 				return err
 			}

@@ -166,6 +166,7 @@ func (v *validator) modules() {
 				continue
 			}
 			v.validateModule(m, mc, a)
+			v.nodeRollback(n)
 			if p, ok := m.(modules.Protects); ok {
 				hosts, dbs := v.safeResources(a, func() ([]string, []string) { return p.Protects(mc) })
 				for _, h := range hosts {
@@ -183,6 +184,27 @@ func (v *validator) modules() {
 				for _, d := range dbs {
 					v.changes = append(v.changes, change{node: a, resource: "database:" + d, subject: *mc.Range("database")})
 				}
+			}
+		}
+	}
+}
+
+// hostless are the actions that know where they act without a host: the
+// only ones a module node's rollback block (which has no host) may hold.
+var hostless = map[string]bool{"restore": true}
+
+// nodeRollback validates the actions of a module node's rollback block.
+func (v *validator) nodeRollback(n *lang.Node) {
+	for _, b := range n.Rollback {
+		if !hostless[b.Kind] {
+			v.diags = append(v.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Action without a host",
+				Detail:  fmt.Sprintf("A %s node runs on no host, so its rollback block can hold only restore actions (a restore acts where its backup was taken). Undo %s on hosts in a step's rollback block instead.", n.Kind, b.Kind),
+				Subject: b.DeclRange.Ptr()})
+			continue
+		}
+		if m, ok := v.reg.Action(b.Kind); ok {
+			if mc := v.decode(b); mc != nil {
+				v.validateModule(m, mc, n.Addr)
 			}
 		}
 	}

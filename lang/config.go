@@ -161,6 +161,10 @@ type Node struct {
 	// Loaded is Body decoded by Load in the validate scope (node outputs
 	// unknown); nil when that gave errors. Validate reuses it.
 	Loaded *Decoded
+	// Rollback is a module node's `rollback` block (its actions, top to
+	// bottom); nil when none. The executor runs it instead of the module's
+	// Undoer (migrate: restore a database backup instead of down files).
+	Rollback []*Block
 
 	Step  *Step
 	Check *Check

@@ -56,7 +56,7 @@ var commonNodeAttrs = []hcl.AttributeSchema{{Name: "depends_on"}, {Name: "when"}
 // nodeSchemas are the body schemas of the kinds lang decodes, built once
 // per Load (they depend on the registered action and probe kinds).
 type nodeSchemas struct {
-	step, check, gate, rollback *hcl.BodySchema
+	step, check, gate, rollback, module *hcl.BodySchema
 }
 
 func (l *loader) bodySchemas() *nodeSchemas {
@@ -72,6 +72,8 @@ func (l *loader) bodySchemas() *nodeSchemas {
 		}, commonNodeAttrs...)},
 		gate:     &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{{Name: "message"}}, commonNodeAttrs...)},
 		rollback: &hcl.BodySchema{},
+		// a module node's own arguments; the rest is the module's body
+		module: &hcl.BodySchema{Attributes: commonNodeAttrs, Blocks: []hcl.BlockHeaderSchema{{Type: "rollback"}}},
 	}
 	for _, k := range sortedKeys(l.schemas.Actions) {
 		s.step.Blocks = append(s.step.Blocks, hcl.BlockHeaderSchema{Type: k})
@@ -291,12 +293,15 @@ func (l *loader) decodeNode(p *pendingNode, ctx *hcl.EvalContext) {
 			}
 		}
 	default:
-		c, remain, diags := body.PartialContent(&hcl.BodySchema{Attributes: commonNodeAttrs})
+		c, remain, diags := body.PartialContent(l.bodySchemas().module)
 		l.diags = append(l.diags, diags...)
 		content = c
 		n.Body = remain
 		n.Spec = l.schemas.Nodes[p.kind]
 		n.Loaded = l.decodeModuleBody(p, remain, n.Spec, ctx)
+		if c != nil {
+			n.Rollback = l.decodeRollback(p, c.Blocks, "A "+p.kind+" node", ctx)
+		}
 	}
 	if content == nil {
 		return
@@ -382,27 +387,39 @@ func (l *loader) decodeStep(p *pendingNode, c *hcl.BodyContent, ctx *hcl.EvalCon
 			}
 		}
 	}
-	var rollbackAt *hcl.Range
+	var rollbacks []*hcl.Block
 	for _, b := range c.Blocks {
 		if b.Type != "rollback" {
 			s.Actions = append(s.Actions, l.decodeChild(p, b, l.schemas.Actions[b.Type], ctx))
 			continue
 		}
-		if rollbackAt != nil {
-			l.errorf(b.DefRange, "Duplicate rollback block", "A step has at most one rollback block; the first is at %s.", firstAt(*rollbackAt))
-			continue
-		}
-		r := b.DefRange
-		rollbackAt = &r
-		rc := l.content(b.Body, l.bodySchemas().rollback, "a rollback block")
-		s.Rollback = []*Block{}
-		for _, ab := range rc.Blocks {
-			s.Rollback = append(s.Rollback, l.decodeChild(p, ab, l.schemas.Actions[ab.Type], ctx))
-		}
+		rollbacks = append(rollbacks, b)
 	}
+	s.Rollback = l.decodeRollback(p, rollbacks, "A step", ctx)
 	if len(s.Actions) == 0 {
 		l.errorf(n.DeclRange, "Step without actions", "A step needs at least one action block (%s), run top to bottom on each of its hosts.", strings.Join(sortedKeys(l.schemas.Actions), ", "))
 	}
+}
+
+// decodeRollback decodes the rollback blocks of a node (at most one): its
+// actions, in order; nil when there is none. who names the node kind.
+func (l *loader) decodeRollback(p *pendingNode, blocks []*hcl.Block, who string, ctx *hcl.EvalContext) []*Block {
+	var out []*Block
+	for _, b := range blocks {
+		if b.Type != "rollback" {
+			continue
+		}
+		if out != nil {
+			l.errorf(b.DefRange, "Duplicate rollback block", "%s has at most one rollback block; the first is at %s.", who, firstAt(blocks[0].DefRange))
+			continue
+		}
+		rc := l.content(b.Body, l.bodySchemas().rollback, "a rollback block")
+		out = []*Block{}
+		for _, ab := range rc.Blocks {
+			out = append(out, l.decodeChild(p, ab, l.schemas.Actions[ab.Type], ctx))
+		}
+	}
+	return out
 }
 
 // bodyVariables collects the references of every expression in a native
@@ -418,6 +435,9 @@ func bodyVariables(b *hclsyntax.Body, skipCommon bool, out []hcl.Traversal) []hc
 		out = append(out, a.Expr.Variables()...)
 	}
 	for _, nb := range b.Blocks {
+		if skipCommon && nb.Type == "rollback" {
+			continue // a module node's rollback block: its actions are checked on their own
+		}
 		out = bodyVariables(nb.Body, false, out)
 	}
 	return out
