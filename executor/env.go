@@ -33,9 +33,6 @@ type session struct {
 
 	// checkpoints and journal are nil at plan time.
 	r *run
-
-	funcsOnce sync.Once
-	funcs     map[string]function.Function
 }
 
 func newSession(ctx context.Context, opts *Options, runID string) *session {
@@ -109,11 +106,8 @@ type env struct {
 
 var _ modules.Env = (*env)(nil)
 
-// Functions is lang's table of pure functions, built once per session.
-func (e *env) Functions() map[string]function.Function {
-	e.s.funcsOnce.Do(func() { e.s.funcs = e.s.cfg.PureFunctions() })
-	return e.s.funcs
-}
+// Functions is lang's table of pure functions (built once per configuration).
+func (e *env) Functions() map[string]function.Function { return e.s.cfg.PureFunctions() }
 
 func (e *env) RunID() string    { return e.s.runID }
 func (e *env) StateDir() string { return e.s.opts.StateDir }

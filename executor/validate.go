@@ -216,7 +216,7 @@ func (v *validator) decode(b *lang.Block) *modules.Config {
 	if b.Loaded == nil {
 		return nil
 	}
-	return &modules.Config{Value: b.Loaded.Value, Ranges: lang.BodyRanges(b.Body, b.Spec), DeclRange: b.DeclRange, Dir: v.cfg.Dir}
+	return &modules.Config{Value: b.Loaded.Value, Ranges: lang.BodyRanges(b.Body, b.Spec), DeclRange: b.DeclRange, Dir: v.cfg.Dir, Functions: v.cfg.PureFunctions()}
 }
 
 // validateModule runs a module's Validator; a panic in a module becomes a

@@ -110,8 +110,17 @@ func functions(dir string, env func(string) (string, bool), apply bool) map[stri
 // on their arguments and the configuration's files, for modules that
 // evaluate expressions of their own (template): every function but
 // timestamp, env and templatefile (no recursion, as in templatefile).
+// Built once per configuration; callers must not change the map.
 func (c *Config) PureFunctions() map[string]function.Function {
-	fs := functions(c.Dir, func(string) (string, bool) { return "", false }, false)
+	if c.scope == nil {
+		return pureFunctions(c.Dir)
+	}
+	c.scope.pureOnce.Do(func() { c.scope.pure = pureFunctions(c.Dir) })
+	return c.scope.pure
+}
+
+func pureFunctions(dir string) map[string]function.Function {
+	fs := functions(dir, func(string) (string, bool) { return "", false }, false)
 	delete(fs, "timestamp")
 	delete(fs, "env")
 	delete(fs, "templatefile")

@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -16,8 +17,10 @@ import (
 type scope struct {
 	static    map[string]cty.Value // var, local, host, database
 	funcs     map[string]function.Function
-	kindNames map[string][]string  // node kind -> names of the referenced nodes, sorted
-	kindObjs  map[string]cty.Value // node kind -> object of node objects (outputs unknown)
+	pureOnce  sync.Once
+	pure      map[string]function.Function // PureFunctions
+	kindNames map[string][]string          // node kind -> names of the referenced nodes, sorted
+	kindObjs  map[string]cty.Value         // node kind -> object of node objects (outputs unknown)
 }
 
 // EvalContext returns the scope for evaluating expressions of this

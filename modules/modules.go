@@ -125,6 +125,9 @@ type Config struct {
 	Ranges    map[string]hcl.Range
 	DeclRange hcl.Range
 	Dir       string // the configuration directory: relative local paths start here
+	// Functions are the language's pure functions, as Env.Functions gives
+	// them, for Validate (which has no Env); nil in module unit tests.
+	Functions map[string]function.Function
 }
 
 // Range returns the range of attr, falling back to the block's DeclRange.

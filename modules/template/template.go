@@ -111,10 +111,10 @@ func (*Template) Validate(cfg *modules.Config) hcl.Diagnostics {
 				Subject: tr.SourceRange().Ptr()})
 		}
 	}
-	// Validate has no Env: a template calling functions beyond the small
-	// set is rendered first by plan, with the language's table.
-	if !ds.HasErrors() && vars != nil && ownFunctionsOnly(expr) {
-		if _, rds := render(expr, vars, nil); rds.HasErrors() {
+	// Without the language's functions (cfg.Functions; module unit tests),
+	// a template calling others is rendered first by plan, with Env's.
+	if !ds.HasErrors() && vars != nil && (cfg.Functions != nil || ownFunctionsOnly(expr)) {
+		if _, rds := render(expr, vars, cfg.Functions); rds.HasErrors() {
 			ds = append(ds, rds...)
 		}
 	}
