@@ -43,7 +43,15 @@ vars=(-var-file ../testenv.vars.hcl -var standby_observation=10s -var primary_ob
       -var observe_interval=2s -var breach_for=4s -var max_cpu_percent=100 -var check_interval=1s)
 lb=$(sed -n '/host "lb"/,/}/s/.*address *= *"\(.*\)".*/\1/p' hosts.hcl)
 
-say "Production serves: $(curl -s "http://$lb/version")"
+# serving prints the version production answers and the host that answered
+# (nginx names it in X-Upstream).
+serving() {
+  local up name
+  up=$(curl -s -o /dev/null -D - "http://$lb/health" | tr -d '\r' | sed -n 's/^[Xx]-[Uu]pstream: \(.*\):.*/\1/p')
+  name=$(awk -v a="\"$up\"" '/^host "/{h=$2} $1=="address" && $3==a {gsub(/"/,"",h); print h}' hosts.hcl)
+  echo "$(curl -s "http://$lb/version") (from $name, $up)"
+}
+say "Production serves: $(serving)"
 
 say "upgrader validate"
 "$bin/upgrader" validate "${vars[@]}" .
@@ -57,4 +65,4 @@ say "upgrader apply -auto-approve"
 say "upgrader status"
 "$bin/upgrader" status .
 
-say "Production serves: $(curl -s "http://$lb/version") (from $(curl -s -o /dev/null -D - "http://$lb/health" | tr -d '\r' | sed -n 's/^[Xx]-[Uu]pstream: //p'))"
+say "Production serves: $(serving)"
