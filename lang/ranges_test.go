@@ -55,13 +55,14 @@ log {
 	}
 	check(t, "native", ranges, want)
 
-	jsrc := `{"duration": "1h", "log": [{"path": "a"}, {"path": "b", "pattern": "ERROR("}]}`
+	jsrc := `{"duration": "1h", "log": [{"path": "a"}, {"path": "b", "pattern": "ERROR(", "match": [{"re": "x"}, {"re": "y"}]}]}`
 	jf, diags := json.Parse([]byte(jsrc), "x.json")
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	jr := lang.BodyRanges(jf.Body, nestedSpec)
-	for _, k := range []string{"duration", "log", "log.0.path", "log.1.path", "log.1.pattern"} {
+	// modules declare bodies as *ObjectSpec too (observe)
+	jr := lang.BodyRanges(jf.Body, &nestedSpec)
+	for _, k := range []string{"duration", "log", "log.0.path", "log.1.path", "log.1.pattern", "log.1.match.1.re"} {
 		if _, ok := jr[k]; !ok {
 			t.Errorf("json: no range for %s (have %v)", k, keys(jr))
 		}

@@ -223,6 +223,10 @@ func addRanges(ranges map[string]hcl.Range, prefix string, body hcl.Body, spec h
 // (nil when spec declares none): bodies in other syntaxes need a schema.
 func nestedSpec(spec hcldec.Spec, typeName string) hcldec.Spec {
 	switch s := spec.(type) {
+	case *hcldec.ObjectSpec:
+		return nestedSpec(*s, typeName)
+	case *hcldec.TupleSpec:
+		return nestedSpec(*s, typeName)
 	case hcldec.ObjectSpec:
 		for _, c := range s {
 			if n := nestedSpec(c, typeName); n != nil {
