@@ -184,7 +184,10 @@ func (o *output) write(p []byte) {
 // means the shell is unusable (the caller drops it).
 func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, timeout time.Duration) (modules.Result, bool, error) {
 	b := boundary()
-	line := fmt.Sprintf("( %s ) </dev/null\nprintf '\\n%s %%d\\n' $?; printf '\\n%s\\n' >&2\n", "eval "+modules.ShellQuote(text), b, b)
+	// The shell first acknowledges the command ("B S"), then runs it and
+	// frames its status ("B N"): a shell that died before the acknowledgement
+	// never started the command, so it is safe to retry on a new shell.
+	line := fmt.Sprintf("printf '\\n%s S\\n'; ( %s ) </dev/null\nprintf '\\n%s %%d\\n' $?; printf '\\n%s\\n' >&2\n", b, "eval "+modules.ShellQuote(text), b, b)
 	if _, err := io.WriteString(sh.stdin, line); err != nil {
 		return modules.Result{}, false, notStarted{fmt.Errorf("remote shell: %w", err)}
 	}
@@ -197,7 +200,16 @@ func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, time
 	outc := make(chan res, 1)
 	errc := make(chan error, 1)
 	go func() {
-		s, err := sh.out.until([]byte("\n"+b+" "), stdout.write)
+		marker := []byte("\n" + b + " ")
+		s, err := sh.out.until(marker, stdout.write)
+		switch {
+		case err != nil:
+			err = notStarted{err}
+		case s != "S":
+			err = fmt.Errorf("bad acknowledgement %q", s)
+		default:
+			s, err = sh.out.until(marker, stdout.write)
+		}
 		outc <- res{s, err}
 	}()
 	go func() {
