@@ -12,8 +12,16 @@ for p in "${pkgs[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
-  # policy-rc.d keeps the packages from starting their services: the tests start their own.
+  # Keep the packages from starting their services (sshd, nginx, PostgreSQL,
+  # MariaDB on this machine's own ports): the tests start private ones.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [ $own_policy = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 if ! command -v go >/dev/null; then
   export PATH=$PATH:/usr/local/go/bin

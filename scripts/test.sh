@@ -1,11 +1,34 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): starts the servers the tests
-# need, then runs every Go test. Needs root for the test hosts (network namespaces).
+# The project's test command (README, .ci/run). Needs root: the test hosts
+# are network namespaces running sshd; PostgreSQL and MariaDB are started
+# privately by the tests themselves (internal/testdb). Run
+# scripts/setup-debian.sh once first on a fresh machine.
+#
+#   bash scripts/test.sh          vet, every test, the executor under -race,
+#                                 a bounded fuzz of the loader, the quick benchmarks
+#   QUICK=1 bash scripts/test.sh  vet and every test only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "go vet"
 go vet ./...
-# The example's release tarballs (reproducible; a rebuild is cheap): validating
-# examples/active-standby checks that its artifacts exist.
-bash examples/active-standby/build.sh >/dev/null
-go test -count=1 ./... "$@"
+
+step "go test (every package; real test hosts, PostgreSQL, MariaDB, nginx)"
+go test -count=1 -timeout 25m ./...
+
+if [ "${QUICK:-}" = 1 ]; then
+  exit 0
+fi
+
+step "go test -race (executor, graph walker, journal, transport)"
+go test -count=1 -race -timeout 15m ./executor/ ./executor/dag/ ./executor/journal/ ./executor/ssh/
+
+step "fuzz the loader for 60s (parse + decode + graph): no input may panic"
+go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 60s ./lang/
+
+step "benchmarks, quick mode (they must keep running; numbers are in BENCHMARKS.md)"
+UPGRADER_BENCH_QUICK=1 go test -count=1 -run TestRunQuick ./bench/transport/
+bash scripts/bench.sh --quick
