@@ -7,17 +7,49 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
+	"sort"
 	"strings"
+
+	activestandby "github.com/upgrader-dev/upgrader/examples/active-standby"
 )
 
-// initFiles is the starter configuration: the active/standby procedure of
-// examples/active-standby (TestInit_matchesExample keeps the two equal), with
-// hosts and migrations left for the user.
+// initFiles are what the starter adds to the procedure of
+// examples/active-standby (activestandby.Files): hosts and READMEs left for
+// the user to fill in.
 //
 //go:embed initdata
 var initFiles embed.FS
+
+// starter is the whole starter configuration: the example's files, then
+// initdata's, by their paths in the written directory.
+func starter() (map[string][]byte, error) {
+	files := map[string][]byte{}
+	for _, src := range []struct {
+		fsys fs.FS
+		root string
+	}{{activestandby.Files, "."}, {initFiles, "initdata"}} {
+		err := fs.WalkDir(src.fsys, src.root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := fs.ReadFile(src.fsys, p)
+			if err != nil {
+				return err
+			}
+			rel := p
+			if src.root != "." {
+				rel = strings.TrimPrefix(p, src.root+"/")
+			}
+			files[rel] = data
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
 
 func init() {
 	register("init", "write a starter configuration for the active/standby procedure", runInit)
@@ -57,17 +89,15 @@ func runInit(args []string, stdout, stderr io.Writer) int {
 // relative to dir. It checks for existing files first, so that a refusal
 // writes nothing; each file is written to a temporary name and renamed.
 func writeStarter(dir string, force bool) ([]string, error) {
-	var files []string
-	err := fs.WalkDir(initFiles, "initdata", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		files = append(files, strings.TrimPrefix(p, "initdata/"))
-		return nil
-	})
+	contents, err := starter()
 	if err != nil {
 		return nil, err
 	}
+	files := make([]string, 0, len(contents))
+	for f := range contents {
+		files = append(files, f)
+	}
+	sort.Strings(files)
 	if !force {
 		var exist []string
 		for _, f := range files {
@@ -80,11 +110,7 @@ func writeStarter(dir string, force bool) ([]string, error) {
 		}
 	}
 	for _, f := range files {
-		data, err := initFiles.ReadFile(path.Join("initdata", f))
-		if err != nil {
-			return nil, err
-		}
-		if err := writeAtomic(filepath.Join(dir, filepath.FromSlash(f)), data); err != nil {
+		if err := writeAtomic(filepath.Join(dir, filepath.FromSlash(f)), contents[f]); err != nil {
 			return nil, err
 		}
 	}

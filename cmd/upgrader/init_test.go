@@ -58,25 +58,6 @@ func TestInit_writesStarter(t *testing.T) {
 	}
 }
 
-// TestInit_matchesExample keeps the starter equal to the procedure that the
-// end-to-end tests run (examples/active-standby).
-func TestInit_matchesExample(t *testing.T) {
-	for _, f := range []string{"upgrade.hcl", "variables.hcl", "templates/app.conf.tmpl", "templates/upstream.conf.tmpl", "templates/nginx.conf.tmpl",
-		"migrations/0001_init.up.sql", "migrations/0001_init.down.sql", "migrations/0002_add_stock.up.sql", "migrations/0002_add_stock.down.sql"} {
-		want, err := os.ReadFile(filepath.Join("../../examples/active-standby", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := initFiles.ReadFile("initdata/" + f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("initdata/%s differs from examples/active-standby/%s: copy it (cp examples/active-standby/%s cmd/upgrader/initdata/%s)", f, f, f, f)
-		}
-	}
-}
-
 // TestInit_validates loads and validates what init wrote (lang + executor,
 // as `upgrader validate` does), with the DSNs given the way the starter's
 // README says and stand-in release tarballs (validate checks they exist).
