@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -33,6 +34,7 @@ func TestExamples_validate(t *testing.T) {
 		}
 		n++
 		t.Run(e.Name(), func(t *testing.T) {
+			buildArtifacts(t, dir)
 			varFiles, _ := filepath.Glob(filepath.Join(dir, "*.vars.hcl"))
 			reg := newRegistry()
 			env := map[string]string{}
@@ -69,4 +71,20 @@ func placeholder(ty cty.Type) string {
 		return "false"
 	}
 	return "placeholder"
+}
+
+// buildArtifacts runs an example's build.sh when its dist/ is empty:
+// validate checks that the release artifacts it names exist.
+func buildArtifacts(t *testing.T, dir string) {
+	t.Helper()
+	script := filepath.Join(dir, "build.sh")
+	if _, err := os.Stat(script); err != nil {
+		return
+	}
+	if built, _ := filepath.Glob(filepath.Join(dir, "dist", "*.tar.gz")); len(built) > 0 {
+		return
+	}
+	if out, err := exec.Command("bash", script).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
 }
