@@ -720,7 +720,7 @@ upgrader / \`ssh tar | zstd\`: $r_w5 (target <= 1.2: $(mark "$r_w5" "<=" 1.2)).
 Target: upgrader plan under 1 s for $nhosts hosts: $(awk -v w="$w6" 'BEGIN {printf "%.3f s", w}'), $(mark "$w6" "<=" 1).
 upgrader / new-connection floor: $(ratio w6_ug w6_ssh_cold); Ansible tuned / upgrader: $(ratio w6_ans_tuned w6_ug).
 
-Reproduce: \`sudo scripts/bench.sh --write\` (full, about 25 minutes) or \`sudo scripts/bench.sh --quick\` (CI, under 2 minutes).
+Reproduce: \`sudo scripts/bench.sh --write\` (full: 10 minutes on an idle machine, 25 under heavy load) or \`sudo scripts/bench.sh --quick\` (CI, under 2 minutes).
 EOF
 )
 echo "$table"
