@@ -4,8 +4,8 @@
 # rsync), in ONE run against the same test hosts (cmd/testbed), every tool
 # logging in as the hosts' non-root `deploy` user. Workloads W1..W6 of the issue.
 #
-#   scripts/bench.sh            full run (16 hosts, 1 GiB artifact, 50,000-file tree; ~20 min)
-#   scripts/bench.sh --quick    small sizes, one repetition, 4 hosts (CI: under 2 minutes)
+#   scripts/bench.sh            full run (16 hosts, 1 GiB artifact, 50,000-file tree; 10-25 min)
+#   scripts/bench.sh --quick    small sizes, one repetition, 2 hosts, each playbook once (CI: 30-80 s)
 #   scripts/bench.sh --write    also replace our sections of BENCHMARKS.md
 #
 # Exits non-zero when any tool fails any workload (or its result is wrong).
