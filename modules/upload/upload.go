@@ -7,8 +7,6 @@ package upload
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -157,17 +155,11 @@ func localFiles(cfg *modules.Config) ([]File, error) {
 }
 
 func localFile(src, dest string, fi os.FileInfo) (File, error) {
-	f, err := os.Open(src)
+	sum, n, err := fileSHA256(src, fi)
 	if err != nil {
 		return File{}, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return File{}, err
-	}
-	return File{Dest: dest, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Mode: fi.Mode().Perm(),
+	return File{Dest: dest, Size: n, SHA256: sum, Mode: fi.Mode().Perm(),
 		Open: func() (io.ReadCloser, error) { return os.Open(src) }}, nil
 }
 
