@@ -17,12 +17,13 @@ locals {
   restart     = "${local.app_dir}/current/bin/start restart"
   app_binary  = "${local.app_dir}/current/bin/app"
 
-  # The load balancer's upstream file and its graceful reload. After the
-  # reload, wait until new connections reach the new upstream and the old
-  # workers have finished their requests and exited.
+  # The load balancer's upstream file and its graceful reload. The switch
+  # notes nginx's workers, reloads, then waits until every one of those old
+  # workers has finished its requests and exited (until then one may still
+  # accept a connection for the old upstream) and a request reaches the new
+  # upstream. format(local.switch, ADDRESS).
   upstream_file = "/etc/app/upstream.conf"
-  reload        = "nginx -c /etc/app/nginx.conf -t -q && nginx -c /etc/app/nginx.conf -s reload"
-  wait_upstream = "for i in $(seq 300); do curl -s -o /dev/null -D - http://127.0.0.1:${var.lb_port}/health | grep -qi '^x-upstream: %s:${var.app_port}' && ! ps --ppid \"$(cat /opt/nginx/nginx.pid)\" -o args= | grep -q 'shutting down' && exit 0; sleep 0.1; done; echo 'lb does not reach %[1]s yet' >&2; exit 1"
+  switch        = "old=$(ps --ppid \"$(cat /opt/nginx/nginx.pid)\" -o pid=) && nginx -c /etc/app/nginx.conf -t -q && nginx -c /etc/app/nginx.conf -s reload && for i in $(seq 300); do gone=1; for p in $old; do ! kill -0 \"$p\" 2>/dev/null || gone=; done; [ -n \"$gone\" ] && curl -s -o /dev/null -D - http://127.0.0.1:${var.lb_port}/health | grep -qi '^x-upstream: %s:${var.app_port}' && exit 0; sleep 0.1; done; echo 'lb does not reach %[1]s yet' >&2; exit 1"
 
   artifact         = var.artifact != "" ? var.artifact : "dist/app-${var.version}.tar.gz"
   current_artifact = "dist/app-${var.current_version}.tar.gz"
@@ -267,7 +268,7 @@ phase "standby" {
       vars        = { backend = host.standby.address, port = var.app_port, role = "standby" }
     }
     run {
-      command = "${local.reload} && ${format(local.wait_upstream, host.standby.address)}"
+      command = format(local.switch, host.standby.address)
       sudo    = true
     }
     # 7.1: switch back to the primary at once.
@@ -278,7 +279,7 @@ phase "standby" {
         vars        = { backend = host.primary.address, port = var.app_port, role = "primary" }
       }
       run {
-        command = "${local.reload} && ${format(local.wait_upstream, host.primary.address)}"
+        command = format(local.switch, host.primary.address)
         sudo    = true
       }
     }
@@ -418,7 +419,7 @@ phase "primary" {
       vars        = { backend = host.primary.address, port = var.app_port, role = "primary" }
     }
     run {
-      command = "${local.reload} && ${format(local.wait_upstream, host.primary.address)}"
+      command = format(local.switch, host.primary.address)
       sudo    = true
     }
     # 10.1: the primary misbehaves -> traffic to the standby.
@@ -429,7 +430,7 @@ phase "primary" {
         vars        = { backend = host.standby.address, port = var.app_port, role = "standby" }
       }
       run {
-        command = "${local.reload} && ${format(local.wait_upstream, host.standby.address)}"
+        command = format(local.switch, host.standby.address)
         sudo    = true
       }
     }
