@@ -72,13 +72,17 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 // HumanBytes formats a size for plans and progress lines: 312 B, 4.6 MiB.
 func HumanBytes(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	if n < 0 {
+		return "size unknown"
 	}
-	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -100,10 +100,10 @@ func runBackupsList(args []string, stdout, stderr io.Writer) int {
 		if e.Problem != "" {
 			status = e.Problem
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, src, backup.HumanBytes(e.Size), files, age(e.Time), status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, src, modules.HumanBytes(e.Size), files, age(e.Time), status)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\n%d backups, %s in %s. `upgrader backups verify` reads each one back.\n", len(entries), backup.HumanBytes(total), filepath.Join(stateDir, "backups"))
+	fmt.Fprintf(stdout, "\n%d backups, %s in %s. `upgrader backups verify` reads each one back.\n", len(entries), modules.HumanBytes(total), filepath.Join(stateDir, "backups"))
 	return exitOK
 }
 
@@ -186,7 +186,7 @@ func runBackupsVerify(args []string, stdout, stderr io.Writer) int {
 		} else if err != nil {
 			fmt.Fprintf(stdout, "FAILED  %s: %s\n", e.ID, err)
 		} else {
-			fmt.Fprintf(stdout, "ok      %s: sha256 %s, %s, %d entries (%s)\n", e.ID, st.SHA256[:16], backup.HumanBytes(st.ArchiveBytes), st.Files, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(stdout, "ok      %s: sha256 %s, %s, %d entries (%s)\n", e.ID, st.SHA256[:16], modules.HumanBytes(st.ArchiveBytes), st.Files, time.Since(start).Round(time.Millisecond))
 		}
 		if err != nil {
 			bad++
@@ -312,7 +312,7 @@ func runBackupsRestore(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "Backup %s (%s, %s, taken %s, %s ago)\nwill be restored onto %s.\n",
-		id, sourceOf(m), backup.HumanBytes(m.ArchiveBytes), m.CreatedAt.Local().Format(time.DateTime), age(m.CreatedAt), what)
+		id, sourceOf(m), modules.HumanBytes(m.ArchiveBytes), m.CreatedAt.Local().Format(time.DateTime), age(m.CreatedAt), what)
 	if !*autoApprove {
 		if !views.IsTerminal(os.Stdin) {
 			fmt.Fprintln(stderr, "upgrader backups restore: not on a terminal, so the restore cannot be confirmed; run it with -auto-approve")
@@ -352,7 +352,7 @@ func restoreWithProgress(ctx context.Context, dir string, o backup.RestoreOption
 		o.Progress = func(done, total int64) {
 			if time.Since(last) > 500*time.Millisecond || done == total {
 				last = time.Now()
-				fmt.Fprintf(w, "\r  %s of %s", backup.HumanBytes(done), backup.HumanBytes(total))
+				fmt.Fprintf(w, "\r  %s of %s", modules.HumanBytes(done), modules.HumanBytes(total))
 			}
 		}
 		defer fmt.Fprintln(w)

@@ -72,7 +72,7 @@ func (b *Backup) Apply(ctx context.Context, req *modules.Request) (*modules.Outc
 		return nil, fmt.Errorf("backup %s: %w", m.ID, err)
 	}
 	fmt.Fprintf(req.Log, "backup %s: %s, %d entries, %s -> %s compressed, sha256 %s, verified\n",
-		m.ID, sourceText(m), m.Files, HumanBytes(m.Bytes), HumanBytes(m.ArchiveBytes), m.SHA256[:16])
+		m.ID, sourceText(m), m.Files, modules.HumanBytes(m.Bytes), modules.HumanBytes(m.ArchiveBytes), m.SHA256[:16])
 	pruned, err := Prune(req.Env.StateDir(), name, run, s.keep)
 	for _, id := range pruned {
 		fmt.Fprintf(req.Log, "pruned backup %s (keep_runs = %d)\n", id, s.keep)
@@ -88,7 +88,7 @@ func (b *Backup) Apply(ctx context.Context, req *modules.Request) (*modules.Outc
 	out["bytes"] = cty.NumberIntVal(m.Bytes)
 	return &modules.Outcome{
 		Changed: true,
-		Message: fmt.Sprintf("%s: %s (%s compressed), verified", sourceText(m), HumanBytes(m.Bytes), HumanBytes(m.ArchiveBytes)),
+		Message: fmt.Sprintf("%s: %s (%s compressed), verified", sourceText(m), modules.HumanBytes(m.Bytes), modules.HumanBytes(m.ArchiveBytes)),
 		Outputs: out,
 	}, nil
 }

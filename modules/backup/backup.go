@@ -311,7 +311,7 @@ func (b *Backup) Plan(ctx context.Context, req *modules.Request) (*modules.Plan,
 			return nil, err
 		}
 		p.Summary = fmt.Sprintf("database %s (%s%s) -> %s", db.Name, dumpTool(db.Driver), where(db), dest)
-		p.Detail = "size: " + HumanBytes(est)
+		p.Detail = "size: " + modules.HumanBytes(est)
 		return p, nil
 	}
 	if pv := modules.Get(req.Config.Value, "paths"); !pv.IsWhollyKnown() || s.host == "" {
@@ -331,7 +331,7 @@ func (b *Backup) Plan(ctx context.Context, req *modules.Request) (*modules.Plan,
 	if err := checkSpace(req.Env.StateDir(), est); err != nil {
 		return nil, err
 	}
-	p.Summary = fmt.Sprintf("host %s: %s (%s) -> %s", s.host, strings.Join(s.paths, ", "), HumanBytes(est), dest)
+	p.Summary = fmt.Sprintf("host %s: %s (%s) -> %s", s.host, strings.Join(s.paths, ", "), modules.HumanBytes(est), dest)
 	if len(s.exclude) > 0 {
 		p.Detail = "exclude: " + strings.Join(s.exclude, ", ")
 	}
@@ -465,24 +465,7 @@ func checkSpace(stateDir string, need int64) error {
 	}
 	if free < need {
 		return fmt.Errorf("not enough space for the backup in %s: %s free, the backup needs up to %s; free some space or prune old backups (upgrader backups list)",
-			stateDir, HumanBytes(free), HumanBytes(need))
+			stateDir, modules.HumanBytes(free), modules.HumanBytes(need))
 	}
 	return nil
-}
-
-// HumanBytes prints a size like 12.3 MiB ("size unknown" when negative).
-func HumanBytes(n int64) string {
-	if n < 0 {
-		return "size unknown"
-	}
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/upgrader-dev/upgrader/executor"
 	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/modules"
 )
 
 // JSONEvents returns an observer printing one JSON event per line.
@@ -110,12 +111,12 @@ func (l *Live) drawStatus() {
 		s += " " + now.Sub(r.since).Round(time.Second).String()
 		if r.done > 0 {
 			if r.total > 0 {
-				s += fmt.Sprintf(" %s/%s", Bytes(r.done), Bytes(r.total))
+				s += fmt.Sprintf(" %s/%s", modules.HumanBytes(r.done), modules.HumanBytes(r.total))
 			} else {
-				s += " " + Bytes(r.done)
+				s += " " + modules.HumanBytes(r.done)
 			}
 			if r.rate > 0 {
-				s += fmt.Sprintf(" %s/s", Bytes(int64(r.rate)))
+				s += fmt.Sprintf(" %s/s", modules.HumanBytes(int64(r.rate)))
 			}
 		}
 		parts = append(parts, s)
@@ -129,20 +130,6 @@ func (l *Live) drawStatus() {
 	}
 	fmt.Fprint(l.w, "\r\x1b[K"+l.st.Cyan(line))
 	l.status = line
-}
-
-// Bytes prints a byte count for humans.
-func Bytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // Event is the executor's Observer.

@@ -67,14 +67,6 @@ func TestLive_failedRunGolden(t *testing.T) {
 	golden(t, "live_failed.txt", b.String())
 }
 
-func TestBytes(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 5 << 30: "5.0 GiB"} {
-		if got := Bytes(n); got != want {
-			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 // On a terminal the status line shows the running node, its host, elapsed
 // time, bytes done of total and the rate.
 func TestLive_statusLineShowsBytesAndRate(t *testing.T) {
