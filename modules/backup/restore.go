@@ -107,8 +107,11 @@ func (s restoreSettings) backupDir(env modules.Env) (dir, id string, err error) 
 	if s.name == "" {
 		return "", "", errors.New("restore: the backup to restore is not known")
 	}
-	id = env.RunID() + "/" + s.name
-	return Dir(env.StateDir(), env.RunID(), s.name), id, nil
+	run := env.RunID()
+	if run == "" { // plan: the run has no id yet
+		return "", "RUN/" + s.name, nil
+	}
+	return Dir(env.StateDir(), run, s.name), run + "/" + s.name, nil
 }
 
 func (r *Restore) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, error) {
