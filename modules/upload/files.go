@@ -22,12 +22,27 @@ import (
 type File struct {
 	Dest   string // absolute path on the host
 	Size   int64
-	SHA256 string // hex
-	Mode   os.FileMode
-	Open   func() (io.ReadCloser, error)
+	SHA256 string // hex; "" until Sum computes it (see Hash)
+	// Hash computes SHA256 when it is needed: only to compare with a file
+	// that exists on the host, so a new 1 GiB artifact is not read twice.
+	Hash func() (string, error)
+	Mode os.FileMode
+	Open func() (io.ReadCloser, error)
 	// Text is the content when it is small text known in memory (template),
 	// nil otherwise; used for the plan's diff.
 	Text []byte
+}
+
+// Sum returns the file's sha256, computing it on first use.
+func (f *File) Sum() (string, error) {
+	if f.SHA256 == "" && f.Hash != nil {
+		sum, err := f.Hash()
+		if err != nil {
+			return "", err
+		}
+		f.SHA256 = sum
+	}
+	return f.SHA256, nil
 }
 
 // BytesFile is a File holding data in memory.
@@ -134,8 +149,13 @@ func decide(ctx context.Context, r modules.Reader, files []File, opt Options) ([
 				return nil, err
 			}
 		}
+		sum, err := f.Sum()
+		if err != nil {
+			return nil, err
+		}
+		v.file.SHA256 = sum
 		var what []string
-		if v.sha != f.SHA256 {
+		if v.sha != sum {
 			what = append(what, "changed")
 		}
 		if v.mode != v.want {

@@ -155,11 +155,14 @@ func localFiles(cfg *modules.Config) ([]File, error) {
 }
 
 func localFile(src, dest string, fi os.FileInfo) (File, error) {
-	sum, n, err := fileSHA256(src, fi)
+	// Readable now, not only when apply gets to it; hashing waits (File.Hash).
+	f, err := os.Open(src)
 	if err != nil {
 		return File{}, err
 	}
-	return File{Dest: dest, Size: n, SHA256: sum, Mode: fi.Mode().Perm(),
+	f.Close()
+	return File{Dest: dest, Size: fi.Size(), Mode: fi.Mode().Perm(),
+		Hash: func() (string, error) { sum, _, err := fileSHA256(src, fi); return sum, err },
 		Open: func() (io.ReadCloser, error) { return os.Open(src) }}, nil
 }
 
