@@ -690,7 +690,7 @@ w4row "\`ssh host 'cat > /dev/null'\` (the ceiling)" cat
 w4row "OpenSSH \`sftp\` put" sftp
 w4row "\`scp\`" scp
 w4row "\`rsync\`" rsync
-w4row "upgrader apply (upload action: local and remote sha256 for the plan, atomic write)" ug
+w4row "upgrader apply (upload action: plan probes the host, a new file is not hashed locally; atomic write)" ug
 w4row "upgrader transport alone (WriteFile, connection up before its clock)" transport
 w4row "Ansible defaults (\`copy\`)" ans_default
 w4row "Ansible tuned" ans_tuned
