@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run). Needs root: the test hosts
 # are network namespaces running sshd; PostgreSQL and MariaDB are started
-# privately by the tests themselves (internal/testdb). Run
-# scripts/setup-debian.sh once first on a fresh machine.
+# privately by the tests themselves (internal/testdb). It first installs what
+# is missing (scripts/setup-debian.sh: idempotent, quick when all is there).
 #
 #   bash scripts/test.sh          vet, every test, the executor under -race,
 #                                 a bounded fuzz of the loader, the quick benchmarks
@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "Debian packages and Go modules"
+bash scripts/setup-debian.sh
 
 step "go vet"
 go vet ./...
