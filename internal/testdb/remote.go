@@ -121,9 +121,13 @@ func (r *Remote) stopRemote() {
 	pidFile := filepath.Join(r.Dir, "data", "postmaster.pid")
 	if b, err := os.ReadFile(pidFile); err == nil {
 		pid := strings.SplitN(string(b), "\n", 2)[0]
-		_, _ = r.exec(ctx, "kill -QUIT "+pid+" 2>/dev/null; i=0; while kill -0 "+pid+" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; kill -KILL "+pid+" 2>/dev/null; true")
+		// Only while pid is still postgres: the testbed may have killed it
+		// with its host already, and its pid may belong to another process now.
+		ours := `[ "$(cat /proc/` + pid + `/comm 2>/dev/null)" = postgres ]`
+		_, _ = r.exec(ctx, ours+" && kill -QUIT "+pid+"; i=0; while "+ours+" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; "+ours+" && kill -KILL "+pid+"; true")
 	}
 	if r.reaper != nil {
+		fmt.Fprintln(r.reaper) // stopped: nothing for the reaper to signal
 		_ = r.reaper.Close()
 		r.reaper = nil
 	}

@@ -503,7 +503,9 @@ func (s *Server) launch(cred *syscall.Credential, bin string, args ...string) er
 		if time.Now().After(deadline) {
 			_ = db.Close()
 			// Kill it so a retry on another port does not find its files locked.
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			if IsProcess(cmd.Process.Pid, filepath.Base(bin)) {
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
 			<-exited
 			s.cmd = nil
 			return fmt.Errorf("%s did not accept connections within 60s: %v", filepath.Base(bin), err)
@@ -526,15 +528,19 @@ func (s *Server) startReaper() error {
 	if err != nil {
 		return err
 	}
-	script := `dir=$1; pid=
+	// It signals only while the pid is still the server's (its comm is the
+	// server's name): a pid, and so a process group id, is reused once its
+	// process is gone, and a stray SIGKILL would hit a test host's shell.
+	script := `dir=$1; name=$2; pid=
+ours() { [ -n "$pid" ] && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$name" ]; }
 while read -r line; do pid=$line; done
-if [ -n "$pid" ]; then
+if ours; then
   kill -QUIT -- -"$pid" 2>/dev/null
-  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-  kill -KILL -- -"$pid" 2>/dev/null
+  i=0; while ours && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  ours && kill -KILL -- -"$pid" 2>/dev/null
 fi
 rm -rf -- "$dir"`
-	cmd := exec.Command("/bin/sh", "-c", script, "reaper", s.Dir)
+	cmd := exec.Command("/bin/sh", "-c", script, "reaper", s.Dir, s.serverName())
 	cmd.Stdin = r
 	// Its own session: a Ctrl-C to the test's process group does not kill the reaper first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -547,6 +553,21 @@ rm -rf -- "$dir"`
 	go func() { _ = cmd.Wait() }()
 	s.reaper = w
 	return nil
+}
+
+// serverName is the server process's comm (/proc/PID/comm).
+func (s *Server) serverName() string {
+	if s.Driver == "mysql" {
+		return filepath.Base(mariadbd())
+	}
+	return "postgres"
+}
+
+// IsProcess reports whether pid is alive and named name: the check to make
+// before signalling a pid that may have exited (and been reused) meanwhile.
+func IsProcess(pid int, name string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return err == nil && strings.TrimSpace(string(b)) == name
 }
 
 func (s *Server) tellReaper(pid int) {
@@ -567,7 +588,9 @@ func (s *Server) stop() {
 		if s.Driver == "mysql" {
 			sig = syscall.SIGTERM
 		}
-		_ = syscall.Kill(-s.cmd.Process.Pid, sig)
+		if IsProcess(s.cmd.Process.Pid, s.serverName()) {
+			_ = syscall.Kill(-s.cmd.Process.Pid, sig)
+		}
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
 			if err := syscall.Kill(s.cmd.Process.Pid, 0); errors.Is(err, syscall.ESRCH) {
@@ -575,10 +598,13 @@ func (s *Server) stop() {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		if IsProcess(s.cmd.Process.Pid, s.serverName()) {
+			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		}
 		s.cmd = nil
 	}
 	if s.reaper != nil {
+		fmt.Fprintln(s.reaper) // stopped: nothing for the reaper to signal
 		_ = s.reaper.Close()
 		s.reaper = nil
 	}
