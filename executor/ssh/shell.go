@@ -97,6 +97,29 @@ func (c *conn) newShell(ctx context.Context) (*shell, error) {
 	}
 }
 
+// exitReason says how a shell that went away ended (its exit status or the
+// signal that killed it), when the server tells within a moment.
+func (sh *shell) exitReason() string {
+	done := make(chan error, 1)
+	go func() { done <- sh.sess.Wait() }()
+	select {
+	case err := <-done:
+		var ee *ssh.ExitError
+		switch {
+		case errors.As(err, &ee) && ee.Signal() != "":
+			return fmt.Sprintf(" (killed by SIG%s)", ee.Signal())
+		case errors.As(err, &ee):
+			return fmt.Sprintf(" (exit status %d)", ee.ExitStatus())
+		case err == nil:
+			return " (exit status 0)"
+		default:
+			return fmt.Sprintf(" (%v)", err)
+		}
+	case <-time.After(time.Second):
+		return ""
+	}
+}
+
 func (sh *shell) close() {
 	sh.sess.Close()
 	sh.c.release()
@@ -251,7 +274,7 @@ func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, time
 		return modules.Result{ExitCode: -1}, false, why
 	}
 	if r.err != nil {
-		return modules.Result{}, false, fmt.Errorf("remote shell: %w", r.err)
+		return modules.Result{}, false, fmt.Errorf("remote shell: %w%s", r.err, sh.exitReason())
 	}
 	// The exit status is known; stderr's frame follows at once unless the
 	// stream is stuck. Never wait on it forever: keep the result, drop the shell.
