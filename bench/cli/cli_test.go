@@ -15,47 +15,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/upgrader-dev/upgrader/internal/testbed"
+	"github.com/upgrader-dev/upgrader/internal/testbin"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds cmd/upgrader once per test process.
-func binary(b *testing.B) string {
-	b.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "upgrader-bench-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "upgrader")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/upgrader-dev/upgrader/cmd/upgrader").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 // bed starts n hosts named h1..hn and writes their hosts.hcl into dir.
 func bed(b *testing.B, dir string, n int) *testbed.Testbed {
@@ -76,7 +43,7 @@ func upgrader(b *testing.B, args ...string) string {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, binary(b), args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, testbin.Upgrader(b), args...).CombinedOutput()
 	if err != nil {
 		b.Fatalf("upgrader %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -103,7 +70,7 @@ func BenchmarkApply_100commands_1host(b *testing.B) {
 	}
 	sb.WriteString("}\n")
 	write(b, filepath.Join(dir, "main.hcl"), sb.String())
-	binary(b)
+	testbin.Upgrader(b)
 	b.ResetTimer()
 	for range b.N {
 		out := upgrader(b, "apply", "-auto-approve", "-no-color", dir)

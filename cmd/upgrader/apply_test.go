@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/upgrader-dev/upgrader/executor"
 	"github.com/upgrader-dev/upgrader/executor/journal"
 	"github.com/upgrader-dev/upgrader/internal/testbed"
+	"github.com/upgrader-dev/upgrader/internal/testbin"
 )
 
 // configDir copies testdata/apply files into a fresh configuration directory,
@@ -63,40 +63,7 @@ func upgrader(args ...string) (code int, stdout, stderr string) {
 	return code, o.String(), e.String()
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// binary builds upgrader once per test process (kill -9 needs a process of its own).
-func binary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "upgrader-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "upgrader")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
 	t.Helper()
@@ -125,7 +92,7 @@ func TestApply_killResumeLockAndTornJournal(t *testing.T) {
 	bed := startBed(t, "web")
 	web := bed.Host("web")
 	dir := configDir(t, bed, "counters.hcl")
-	bin := binary(t)
+	bin := testbin.Upgrader(t)
 
 	var out bytes.Buffer
 	first := exec.Command(bin, "apply", "-auto-approve", "-no-color", dir)
@@ -215,7 +182,7 @@ func TestResume_unsafeInFlightStops(t *testing.T) {
 	src, _ := os.ReadFile(filepath.Join("testdata", "apply", "counters.hcl"))
 	dir := configDir(t, bed)
 	os.WriteFile(filepath.Join(dir, "counters.hcl"), bytes.Replace(src, []byte("idempotent = true"), []byte("idempotent = false"), 1), 0o644)
-	bin := binary(t)
+	bin := testbin.Upgrader(t)
 	first := exec.Command(bin, "apply", "-auto-approve", dir)
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
@@ -373,7 +340,7 @@ func TestRollback_finishedRunOnHost(t *testing.T) {
 // runs/RUN/output.log) and waits at the gate for `upgrader approve`.
 func TestApply_detach(t *testing.T) {
 	dir := configDir(t, nil, "gate.hcl")
-	bin := binary(t)
+	bin := testbin.Upgrader(t)
 	out, err := exec.Command(bin, "apply", "-detach", "-auto-approve", dir).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "started in the background") {
 		t.Fatalf("%v: %s", err, out)

@@ -7,55 +7,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/upgrader-dev/upgrader/executor/journal"
 	"github.com/upgrader-dev/upgrader/internal/testbed"
+	"github.com/upgrader-dev/upgrader/internal/testbin"
 )
 
 // End-to-end through the real CLI, executor, journal and SSH transport:
 // `upgrader apply` of testdata/e2e/window.hcl on a real test host.
 
-var (
-	cliOnce sync.Once
-	cliPath string
-	cliErr  error
-)
-
-func cli(t *testing.T) string {
-	t.Helper()
-	cliOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "observe-cli-")
-		if err != nil {
-			cliErr = err
-			return
-		}
-		cliPath = filepath.Join(dir, "upgrader")
-		out, err := exec.Command("go", "build", "-o", cliPath, "github.com/upgrader-dev/upgrader/cmd/upgrader").CombinedOutput()
-		if err != nil {
-			cliErr = &buildError{string(out)}
-		}
-	})
-	if cliErr != nil {
-		t.Fatal(cliErr)
-	}
-	return cliPath
-}
-
-type buildError struct{ out string }
-
-func (e *buildError) Error() string { return "go build ./cmd/upgrader: " + e.out }
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if cliPath != "" {
-		os.RemoveAll(filepath.Dir(cliPath))
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 type e2e struct {
 	bed      *testbed.Testbed
@@ -84,7 +48,7 @@ func newE2E(t *testing.T) *e2e {
 
 func (e *e2e) run(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	c := exec.Command(cli(t), args...)
+	c := exec.Command(testbin.Upgrader(t), args...)
 	out, err := c.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -152,7 +116,7 @@ func TestObserve_e2eCPUBreachRollsBack(t *testing.T) {
 // window while it is open.
 func TestObserve_e2eKillResume(t *testing.T) {
 	e := newE2E(t)
-	first := exec.Command(cli(t), "apply", "-auto-approve", "-no-color", "-var", "duration=8s", e.dir)
+	first := exec.Command(testbin.Upgrader(t), "apply", "-auto-approve", "-no-color", "-var", "duration=8s", e.dir)
 	var out bytes.Buffer
 	first.Stdout, first.Stderr = &out, &out
 	if err := first.Start(); err != nil {
@@ -206,7 +170,7 @@ func TestObserve_e2eKillResume(t *testing.T) {
 // `upgrader approve RUN observe.soak` ends a long window early as passed.
 func TestObserve_e2eApprove(t *testing.T) {
 	e := newE2E(t)
-	apply := exec.Command(cli(t), "apply", "-auto-approve", "-no-color", "-var", "duration=72h", e.dir)
+	apply := exec.Command(testbin.Upgrader(t), "apply", "-auto-approve", "-no-color", "-var", "duration=72h", e.dir)
 	var out bytes.Buffer
 	apply.Stdout, apply.Stderr = &out, &out
 	if err := apply.Start(); err != nil {
