@@ -512,8 +512,10 @@ func TestTarget_deadShellReplaced(t *testing.T) {
 	if _, err := tgt.Run(ctx(t), modules.Command{Cmd: "true"}); err != nil {
 		t.Fatal(err)
 	}
-	// Kill the idle shell (a /bin/sh owned by deploy) behind the transport's back.
-	if _, err := h.Exec(ctx(t), "pkill -KILL -u deploy -x sh"); err != nil {
+	// Kill the idle shell (a /bin/sh owned by deploy) behind the transport's
+	// back: only this host's. The test hosts share one pid namespace, so a
+	// plain pkill would kill every test host's shells, in every test running.
+	if _, err := h.Exec(ctx(t), `me=$(readlink /proc/self/ns/net); n=0; for p in $(pgrep -u deploy -x sh); do [ "$(readlink /proc/$p/ns/net)" = "$me" ] && kill -KILL "$p" && n=$((n+1)); done; [ $n -gt 0 ]`); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
