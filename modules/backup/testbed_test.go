@@ -134,15 +134,19 @@ func TestRestore_testbedCorrupt(t *testing.T) {
 // cutEnv calls cut (once, in the background) when a backup has streamed at bytes.
 type cutEnv struct {
 	*modtest.Env
-	at   int64
-	cut  func()
-	once sync.Once
+	at      int64
+	cut     func()
+	once    sync.Once
+	cutDone sync.WaitGroup // the test waits for the cut before it ends
 }
 
 func (e *cutEnv) Progress(done, total int64) {
 	e.Env.Progress(done, total)
 	if done >= e.at {
-		e.once.Do(func() { go e.cut() })
+		e.once.Do(func() {
+			e.cutDone.Add(1)
+			go func() { defer e.cutDone.Done(); e.cut() }()
+		})
 	}
 }
 
@@ -167,20 +171,22 @@ func TestBackup_testbedCut(t *testing.T) {
 			env := &cutEnv{Env: &modtest.Env{ID: "r1", Dir: t.TempDir(), Targets: map[string]modules.Target{"web": tg}}, at: 4 << 20}
 			env.cut = func() {
 				var err error
+				// The repair is registered before the cut: the backup fails as
+				// soon as the cut happens, and the subtest may end right then.
 				if how == "sshd killed" {
-					err = h.StopSSH(ctx)
 					t.Cleanup(func() {
 						if err := h.StartSSH(context.Background()); err != nil {
 							t.Error(err)
 						}
 					})
+					err = h.StopSSH(ctx)
 				} else {
-					err = h.CutLink(ctx)
 					t.Cleanup(func() {
 						if err := h.RestoreLink(context.Background()); err != nil {
 							t.Error(err)
 						}
 					})
+					err = h.CutLink(ctx)
 				}
 				if err != nil {
 					t.Error(err)
@@ -194,6 +200,7 @@ func TestBackup_testbedCut(t *testing.T) {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
 			_, err = b.Apply(cctx, &modules.Request{Config: cfg, Node: "backup.big", Env: env, Log: &bytes.Buffer{}})
+			env.cutDone.Wait()
 			if err == nil || !strings.Contains(err.Error(), `"web"`) {
 				t.Fatalf("a cut backup: %v", err)
 			}
