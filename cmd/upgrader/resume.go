@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"flag"
 	"io"
 	"os"
 
@@ -18,11 +20,21 @@ func runResume(args []string, stdout, stderr io.Writer) int {
 	c.register(fs)
 	retry := fs.String("retry", "", "repeat NODE, which was in flight and is not known to be safe to repeat")
 	force := fs.Bool("force", false, "resume although the configuration changed since the run started")
-	stateDir, run, ok := runTarget("resume", fs, &c, args, stderr)
+	return continueRun("resume", fs, &c, args, stdout, stderr, true, func(ctx context.Context, o executor.Options, run string) (*executor.Summary, error) {
+		return executor.Resume(ctx, o, run, executor.ResumeOptions{Retry: *retry, Force: *force})
+	})
+}
+
+// continueRun is what resume and rollback share: find the run, load its
+// configuration, connect, and carry out do with the live view. interactive
+// allows the terminal view (and gates answered on it).
+func continueRun(name string, fs *flag.FlagSet, c *common, args []string, stdout, stderr io.Writer, interactive bool,
+	do func(ctx context.Context, o executor.Options, run string) (*executor.Summary, error)) int {
+	stateDir, run, ok := runTarget(name, fs, c, args, stderr)
 	if !ok {
 		return exitInvalid
 	}
-	_, _, opts, ok := loadForRun(&c, stateDir, run, stdout, stderr)
+	_, _, opts, ok := loadForRun(c, stateDir, run, stdout, stderr)
 	if !ok {
 		return exitInvalid
 	}
@@ -32,8 +44,8 @@ func runResume(args []string, stdout, stderr io.Writer) int {
 	defer hosts.Close()
 	opts.Hosts = hosts
 	st := views.NewStyle(fileOf(stdout), c.noColor)
-	tty := views.IsTerminal(os.Stdin) && views.IsTerminal(fileOf(stdout))
-	return executeRun(ctx, stdout, stderr, &c, st, tty && !c.json, stateDir, func(o executor.Options) (*executor.Summary, error) {
-		return executor.Resume(ctx, o, run, executor.ResumeOptions{Retry: *retry, Force: *force})
+	tty := interactive && views.IsTerminal(os.Stdin) && views.IsTerminal(fileOf(stdout)) && !c.json
+	return executeRun(ctx, stdout, stderr, c, st, tty, stateDir, func(o executor.Options) (*executor.Summary, error) {
+		return do(ctx, o, run)
 	}, opts)
 }

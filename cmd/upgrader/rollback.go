@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"io"
 
-	"github.com/upgrader-dev/upgrader/cmd/upgrader/views"
 	"github.com/upgrader-dev/upgrader/executor"
 )
 
@@ -15,23 +15,9 @@ func runRollback(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("rollback", stderr)
 	var c common
 	c.register(fs)
-	stateDir, run, ok := runTarget("rollback", fs, &c, args, stderr)
-	if !ok {
-		return exitInvalid
-	}
-	_, _, opts, ok := loadForRun(&c, stateDir, run, stdout, stderr)
-	if !ok {
-		return exitInvalid
-	}
-	ctx, stop := signalContext()
-	defer stop()
-	hosts := newHosts()
-	defer hosts.Close()
-	opts.Hosts = hosts
-	st := views.NewStyle(fileOf(stdout), c.noColor)
-	code := executeRun(ctx, stdout, stderr, &c, st, false, stateDir, func(o executor.Options) (*executor.Summary, error) {
+	code := continueRun("rollback", fs, &c, args, stdout, stderr, false, func(ctx context.Context, o executor.Options, run string) (*executor.Summary, error) {
 		return executor.Rollback(ctx, o, run)
-	}, opts)
+	})
 	if code == exitFailedRolledBack {
 		return exitOK // the rollback asked for is done (3 still says it is not)
 	}
