@@ -41,6 +41,11 @@ type Options struct {
 	// and in EvalContext. Validate and plan leave it false: those values are
 	// then unknown, marked AfterMark("apply").
 	Apply bool
+	// Unset lets required variables without a value load as unknown
+	// values (validate): the configuration is checked regardless of any
+	// provided variables, as `terraform validate` does. Plan and apply
+	// leave it false, so a missing value is still an error there.
+	Unset bool
 }
 
 // Config is a loaded, validated configuration directory.
@@ -63,6 +68,9 @@ type Config struct {
 	Nodes map[string]*Node
 
 	Apply bool   // loaded with Options.Apply
+	// Unset names the required variables that had no value and were
+	// loaded as unknown (Options.Unset), in declaration order.
+	Unset []string
 	scope *scope // what EvalContext builds on
 }
 

@@ -127,6 +127,11 @@ func (l *loader) decodeVariables() {
 			if diags.HasErrors() {
 				continue
 			}
+		case l.opts.Unset:
+			// Unknown, as an expression waiting for plan: everything that
+			// depends on it is checked for shape and type only.
+			val = cty.UnknownVal(v.Type)
+			l.cfg.Unset = append(l.cfg.Unset, v.Name)
 		default:
 			l.errorf(v.DeclRange, fmt.Sprintf("No value for required variable %q", v.Name),
 				"Set it with -var %s=VALUE, in a -var-file, with the environment variable UPGRADER_VAR_%s, or give it a default.", v.Name, v.Name)

@@ -180,3 +180,44 @@ func TestValidate_nestedBlockAttributeAtItsLine(t *testing.T) {
 		t.Errorf("code %d, want %q first and the source line:\n%s", code, want, errs)
 	}
 }
+
+// TestValidate_withoutValues: validate checks a configuration regardless of
+// the variables provided (issue 19.4); required variables without a value
+// are unknown, named in the output, and plan still refuses them.
+func TestValidate_withoutValues(t *testing.T) {
+	code, out, errs := runCLI(t, "validate", "-no-color", "testdata/validate/unset")
+	if code != exitOK || errs != "" {
+		t.Fatalf("code %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+	if !strings.Contains(out, "Checked without a value for 7 required variables (user, web_address, dsn, version, batch, window, port)") {
+		t.Errorf("stdout does not name the unset variables:\n%s", out)
+	}
+	code, out, _ = runCLI(t, "validate", "-json", "testdata/validate/unset")
+	var res struct {
+		Valid bool     `json:"valid"`
+		Unset []string `json:"unset"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != exitOK || !res.Valid || len(res.Unset) != 7 {
+		t.Errorf("code %d, %v, json %s", code, err, out)
+	}
+	// A value given is still checked: a bad version fails its validation rule.
+	code, _, errs = runCLI(t, "validate", "-no-color", "-var", "version=two", "testdata/validate/unset")
+	if code != exitInvalid || !strings.Contains(errs, "version must look like 1.2.3") {
+		t.Errorf("bad value: code %d\n%s", code, errs)
+	}
+	// A mistake elsewhere is still found with values missing.
+	dir := t.TempDir()
+	src, _ := os.ReadFile("testdata/validate/unset/main.hcl")
+	bad := strings.Replace(string(src), "hosts      = [host.web]\n  batch_size", "hosts      = [host.wbe]\n  batch_size", 1)
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs = runCLI(t, "validate", "-no-color", dir); code != exitInvalid || !strings.Contains(errs, `undeclared host "wbe"`) {
+		t.Errorf("typo not found with values missing: code %d\n%s", code, errs)
+	}
+	// plan needs the values.
+	code, _, errs = runCLI(t, "plan", "-no-color", "-offline", "testdata/validate/unset")
+	if code != exitInvalid || !strings.Contains(errs, `No value for required variable "dsn"`) {
+		t.Errorf("plan without values: code %d\n%s", code, errs)
+	}
+}

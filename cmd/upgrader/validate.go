@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"os"
 
 	"github.com/hashicorp/hcl/v2"
@@ -24,7 +25,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, _, diags := loadAndValidate(dir, &c)
 	if c.json {
-		if err := views.ValidateJSON(stdout, diags); err != nil {
+		if err := views.ValidateJSON(stdout, diags, cfg.Unset); err != nil {
 			fmt.Fprintf(stderr, "upgrader validate: %v\n", err)
 			return exitInvalid
 		}
@@ -33,6 +34,10 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		if !diags.HasErrors() {
 			fmt.Fprintf(stdout, "The configuration in %s is valid: %s in %s, %s, %s.\n", dir,
 				count(len(cfg.Nodes), "node"), count(len(cfg.Phases), "phase"), count(len(cfg.Hosts), "host"), count(len(cfg.Databases), "database"))
+			if len(cfg.Unset) > 0 {
+				fmt.Fprintf(stdout, "Checked without a value for %s (%s): plan and apply will need them.\n",
+					count(len(cfg.Unset), "required variable"), strings.Join(cfg.Unset, ", "))
+			}
 		}
 	}
 	if diags.HasErrors() {
@@ -67,7 +72,7 @@ func parseDirCommand(name, usage string, args []string, c *common, stderr io.Wri
 // when it loads cleanly, validates it (graph, interlock, modules).
 func loadAndValidate(dir string, c *common) (*lang.Config, *modules.Registry, hcl.Diagnostics) {
 	reg := newRegistry()
-	cfg, diags := lang.Load(dir, executor.Schemas(reg), lang.Options{Vars: c.vars, VarFiles: c.varFiles})
+	cfg, diags := lang.Load(dir, executor.Schemas(reg), lang.Options{Vars: c.vars, VarFiles: c.varFiles, Unset: true})
 	if !diags.HasErrors() {
 		diags = append(diags, executor.Validate(cfg, reg)...)
 	}

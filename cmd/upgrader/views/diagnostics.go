@@ -107,11 +107,17 @@ type ValidateResult struct {
 	ErrorCount   int              `json:"error_count"`
 	WarningCount int              `json:"warning_count"`
 	Diagnostics  []JSONDiagnostic `json:"diagnostics"`
+	// Unset names the required variables that had no value: validate
+	// checked the configuration with them unknown. [] when none.
+	Unset []string `json:"unset"`
 }
 
 // ValidateJSON writes the validate result as one JSON object and a newline.
-func ValidateJSON(w io.Writer, diags hcl.Diagnostics) error {
-	res := ValidateResult{Valid: !diags.HasErrors(), Diagnostics: JSONDiagnostics(diags)}
+func ValidateJSON(w io.Writer, diags hcl.Diagnostics, unset []string) error {
+	res := ValidateResult{Valid: !diags.HasErrors(), Diagnostics: JSONDiagnostics(diags), Unset: unset}
+	if res.Unset == nil {
+		res.Unset = []string{}
+	}
 	for _, d := range diags {
 		if d.Severity == hcl.DiagWarning {
 			res.WarningCount++

@@ -46,7 +46,7 @@ func TestDiagnostics_sensitiveNotRendered(t *testing.T) {
 	}
 
 	buf.Reset()
-	if err := ValidateJSON(&buf, hcl.Diagnostics{d}); err != nil {
+	if err := ValidateJSON(&buf, hcl.Diagnostics{d}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var res ValidateResult
