@@ -67,7 +67,7 @@ type Config struct {
 	// "observe.soak", "gate.go", "schema_check.x", "migrate.prod").
 	Nodes map[string]*Node
 
-	Apply bool   // loaded with Options.Apply
+	Apply bool // loaded with Options.Apply
 	// Unset names the required variables that had no value and were
 	// loaded as unknown (Options.Unset), in declaration order.
 	Unset []string
