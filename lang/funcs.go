@@ -14,6 +14,8 @@ import (
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
@@ -307,6 +309,9 @@ func templateFileFunc(dir string, funcs map[string]function.Function) function.F
 			b, p, err := readConfigFile(dir, args[0].AsString())
 			if err != nil {
 				return cty.UnknownVal(cty.String), function.NewArgError(0, err)
+			}
+			if ds := diags.Nesting(b, p, true); ds != nil {
+				return cty.UnknownVal(cty.String), function.NewArgErrorf(0, "template %s: %s", args[0].AsString(), ds.Error())
 			}
 			tmpl, diags := hclsyntax.ParseTemplate(b, p, hcl.Pos{Line: 1, Column: 1, Byte: 0})
 			if diags.HasErrors() {

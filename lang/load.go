@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/upgrader-dev/upgrader/lang/diags"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
@@ -127,7 +129,9 @@ func (l *loader) load() {
 			r := &results[i]
 			r.src, r.err = os.ReadFile(path)
 			if r.err == nil {
-				r.file, r.diags = hclsyntax.ParseConfig(r.src, path, hcl.Pos{Line: 1, Column: 1})
+				if r.diags = diags.Nesting(r.src, path, false); r.diags == nil {
+					r.file, r.diags = hclsyntax.ParseConfig(r.src, path, hcl.Pos{Line: 1, Column: 1})
+				}
 			}
 		}(i, filepath.Join(l.cfg.Dir, name))
 	}

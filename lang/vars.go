@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/zclconf/go-cty/cty/convert"
 )
 
@@ -227,6 +229,10 @@ func (l *loader) givenValues() map[string]*given {
 			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read a variables file", Detail: err.Error()})
 			continue
 		}
+		if ds := diags.Nesting(src, path, false); ds != nil {
+			l.diags = append(l.diags, ds...)
+			continue
+		}
 		f, diags := l.parser.ParseHCL(src, path)
 		l.diags = append(l.diags, diags...)
 		if f == nil {
@@ -312,12 +318,15 @@ func parseRaw(raw string, ty cty.Type) (cty.Value, error) {
 	if ty == cty.String || ty == cty.DynamicPseudoType {
 		return cty.StringVal(raw), nil
 	}
-	expr, diags := hclsyntax.ParseExpression([]byte(raw), "<value>", hcl.Pos{Line: 1, Column: 1})
-	if diags.HasErrors() {
+	if ds := diags.Nesting([]byte(raw), "<value>", false); ds != nil {
+		return cty.NilVal, fmt.Errorf("nested more than %d levels deep", diags.MaxNesting)
+	}
+	expr, ds := hclsyntax.ParseExpression([]byte(raw), "<value>", hcl.Pos{Line: 1, Column: 1})
+	if ds.HasErrors() {
 		return cty.NilVal, fmt.Errorf("not a valid %s literal", typeexpr.TypeString(ty))
 	}
-	v, diags := expr.Value(nil)
-	if diags.HasErrors() {
+	v, ds := expr.Value(nil)
+	if ds.HasErrors() {
 		return cty.NilVal, fmt.Errorf("only literal values are allowed")
 	}
 	return v, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/upgrader-dev/upgrader/executor/journal"
+	langdiags "github.com/upgrader-dev/upgrader/lang/diags"
 )
 
 // exitFmtDiff is fmt -check's status when a file would change.
@@ -67,7 +68,11 @@ func runFmt(args []string, stdout, stderr io.Writer) int {
 			return exitInvalid
 		}
 		// hclwrite formats even broken input; refuse it instead of guessing.
-		f, ds := hclsyntax.ParseConfig(src, name, hcl.Pos{Line: 1, Column: 1})
+		ds := langdiags.Nesting(src, name, false)
+		var f *hcl.File
+		if ds == nil {
+			f, ds = hclsyntax.ParseConfig(src, name, hcl.Pos{Line: 1, Column: 1})
+		}
 		parsed[name] = f
 		if ds.HasErrors() {
 			diags = append(diags, ds...)

@@ -129,6 +129,9 @@ func parse(cfg *modules.Config, src string) (hclsyntax.Expression, hcl.Diagnosti
 		return nil, hcl.Diagnostics{diags.At(*cfg.Range("source"), "Template not found",
 			fmt.Sprintf("The template file %q cannot be read (relative paths start at %s): %v", src, cfg.Dir, err))}
 	}
+	if ds := diags.Nesting(b, p, true); ds != nil {
+		return nil, ds
+	}
 	return hclsyntax.ParseTemplate(b, p, hcl.InitialPos)
 }
 
