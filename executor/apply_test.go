@@ -441,3 +441,36 @@ func TestPlan_offlineTouchesNoHost(t *testing.T) {
 		t.Errorf("order %s\nwant  %s", got, want)
 	}
 }
+
+// Issue 13.12: an empty journal (a run that never recorded its start) is
+// refused by resume (even -force), rollback and status, with a clear
+// message: before, status showed "started 0001-01-01" and resume -force
+// re-took the original backup under the same id.
+func TestResume_emptyJournalRefused(t *testing.T) {
+	w := newWorld()
+	cfg := w.loadFile(t, "six_steps.hcl")
+	opts := w.opts(t, cfg)
+	id := "20261128T101500-abcd"
+	if err := os.MkdirAll(journal.RunDir(opts.StateDir, id), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(journal.Path(opts.StateDir, id), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var ee *journal.EmptyError
+	if _, err := Resume(context.Background(), opts, id, ResumeOptions{Force: true}); !errors.As(err, &ee) {
+		t.Fatalf("resume -force of an empty journal: %v", err)
+	}
+	if _, err := Rollback(context.Background(), opts, id); !errors.As(err, &ee) {
+		t.Fatalf("rollback of an empty journal: %v", err)
+	}
+	if _, err := RunStatus(opts.StateDir, id, cfg); !errors.As(err, &ee) {
+		t.Fatalf("status of an empty journal: %v", err)
+	}
+	if got := w.tr.get(); len(got) != 0 {
+		t.Fatalf("hosts were touched: %q", got)
+	}
+	if b, _ := os.ReadFile(journal.Path(opts.StateDir, id)); len(b) != 0 {
+		t.Fatalf("the empty journal was written to: %q", b)
+	}
+}

@@ -213,7 +213,7 @@ func (s *RunState) Apply(ev journal.Event) error {
 
 // Replay reads a run's journal into a RunState.
 func Replay(stateDir, run string) (*RunState, error) {
-	evs, torn, err := journal.Read(journal.Path(stateDir, run))
+	evs, torn, err := journal.ReadRun(journal.Path(stateDir, run))
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,8 @@
 # is missing (scripts/setup-debian.sh: idempotent, quick when all is there).
 #
 #   bash scripts/test.sh          vet, every test, the executor under -race,
-#                                 a bounded fuzz of the loader, the quick benchmarks
+#                                 bounded fuzzes of the loader and the journal reader,
+#                                 the quick benchmarks
 #   QUICK=1 bash scripts/test.sh  vet and every test only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,9 @@ go test -count=1 -race -timeout 15m ./executor/ ./executor/dag/ ./executor/journ
 
 step "fuzz the loader for 60s (parse + decode + graph): no input may panic"
 go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 60s ./lang/
+
+step "fuzz the journal reader for 20s: no input may panic, a complete line is never taken for torn"
+go test -run '^$' -fuzz '^FuzzRead$' -fuzztime 20s ./executor/journal/
 
 step "benchmarks, quick mode (they must keep running; numbers are in BENCHMARKS.md)"
 UPGRADER_BENCH_QUICK=1 go test -count=1 -run TestRunQuick ./bench/transport/

@@ -179,8 +179,10 @@ func (t *Torn) String() string {
 }
 
 // Read returns every complete event of the journal at path. An incomplete
-// or undecodable LAST line is reported in Torn and ignored; a bad line
-// anywhere else is an error (the file was damaged, not cut short).
+// last line (no newline: the process died mid-write) is reported in Torn
+// and ignored. A complete line that does not decode, the last one included,
+// is an error: the file was damaged, not cut short, and guessing what it
+// held could repeat or skip an action.
 func Read(path string) ([]Event, *Torn, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -194,6 +196,36 @@ func Read(path string) ([]Event, *Torn, error) {
 	return evs, torn, nil
 }
 
+// EmptyError: a run's journal holds no run_started event.
+type EmptyError struct {
+	Path string
+	Torn *Torn
+}
+
+func (e *EmptyError) Error() string {
+	what := "is empty"
+	if e.Torn != nil {
+		what = "holds only a torn first line"
+	}
+	return fmt.Sprintf("journal %s %s: the run never recorded its start, so upgrader cannot tell what it did; nothing can be resumed or rolled back from it (check the hosts by hand, then remove the run's directory)", e.Path, what)
+}
+
+// ReadRun is Read for a run's whole journal: it must begin with run_started
+// (a run's first event, fsynced before anything else happens).
+func ReadRun(path string) ([]Event, *Torn, error) {
+	evs, torn, err := Read(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(evs) == 0 {
+		return nil, nil, &EmptyError{Path: path, Torn: torn}
+	}
+	if evs[0].Type != RunStarted {
+		return nil, nil, fmt.Errorf("journal %s: the first event is %s, not %s: the journal is damaged", path, evs[0].Type, RunStarted)
+	}
+	return evs, torn, nil
+}
+
 // read decodes from the start of f; good is the offset after the last good line.
 func read(f *os.File) (evs []Event, good int64, torn *Torn, err error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -202,14 +234,11 @@ func read(f *os.File) (evs []Event, good int64, torn *Torn, err error) {
 	br := bufio.NewReaderSize(f, 64<<10)
 	var off int64
 	lineNo := 0
-	var pending *Torn // a bad line: fatal unless it turns out to be the last
+	var pending *Torn // an incomplete line: only ever the last (ReadBytes stops at EOF)
 	for {
 		line, rerr := br.ReadBytes('\n')
 		if len(line) > 0 {
 			lineNo++
-			if pending != nil {
-				return nil, 0, nil, fmt.Errorf("line %d: undecodable event in the middle of the journal", lineNo-1)
-			}
 			complete := line[len(line)-1] == '\n'
 			var ev Event
 			body := bytes.TrimSpace(line)
@@ -218,7 +247,10 @@ func read(f *os.File) (evs []Event, good int64, torn *Torn, err error) {
 				good = off
 				continue
 			}
-			if !complete || json.Unmarshal(body, &ev) != nil || ev.Type == "" {
+			if complete && (json.Unmarshal(body, &ev) != nil || ev.Type == "") {
+				return nil, 0, nil, &CorruptError{Line: lineNo, Offset: off, Last: isLast(br)}
+			}
+			if !complete {
 				keep := line
 				if len(keep) > 200 {
 					keep = keep[:200]
@@ -237,6 +269,26 @@ func read(f *os.File) (evs []Event, good int64, torn *Torn, err error) {
 			return nil, 0, nil, rerr
 		}
 	}
+}
+
+// CorruptError is a complete journal line that does not decode.
+type CorruptError struct {
+	Line   int
+	Offset int64
+	Last   bool // it is the last line
+}
+
+func (e *CorruptError) Error() string {
+	where := "in the middle of the journal"
+	if e.Last {
+		where = "as the last line, complete (it ends with a newline, so it is not a write cut short by a crash)"
+	}
+	return fmt.Sprintf("line %d (byte %d): undecodable event %s: the journal is damaged; upgrader will not guess what it held. Restore the file from a copy, or inspect it and remove the line by hand if you know what it was", e.Line, e.Offset, where)
+}
+
+func isLast(br *bufio.Reader) bool {
+	_, err := br.Peek(1)
+	return err != nil
 }
 
 // syncDir fsyncs a directory so a newly created file's entry is durable.

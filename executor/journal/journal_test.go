@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -84,6 +85,52 @@ func TestJournal_tornLastLine(t *testing.T) {
 				t.Fatalf("after repair: %v %v %+v", err, torn, evs)
 			}
 		})
+	}
+}
+
+// Issue 13.12: a complete last line (it ends with a newline) that does not
+// decode is damage, not a torn write: refused, never silently cut.
+func TestJournal_corruptCompleteLastLineRefused(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "corrupt_last.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), FileName)
+	os.WriteFile(path, src, 0o600)
+	_, _, err = Read(path)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Line != 3 || !ce.Last || !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("Read: want a CorruptError naming line 3 as the last line, got %v", err)
+	}
+	if _, _, err := Create(path); err == nil {
+		t.Fatal("Create appended to a damaged journal")
+	}
+	after, _ := os.ReadFile(path)
+	if string(after) != string(src) {
+		t.Fatal("the damaged journal was changed")
+	}
+}
+
+// Issue 13.12: an empty journal is a run that never recorded its start.
+func TestReadRun_emptyRefused(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"empty":     "",
+		"blank":     "\n\n",
+		"torn only": `{"ts":"2026-11-28T10:00:00Z","ty`,
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
+		os.WriteFile(path, []byte(content), 0o600)
+		_, _, err := ReadRun(path)
+		var ee *EmptyError
+		if !errors.As(err, &ee) || !strings.Contains(err.Error(), "never recorded its start") {
+			t.Errorf("%s: ReadRun = %v, want an EmptyError", name, err)
+		}
+	}
+	path := filepath.Join(dir, "nostart")
+	os.WriteFile(path, []byte(`{"ts":"2026-11-28T10:00:00Z","type":"node_started","node":"step.a"}`+"\n"), 0o600)
+	if _, _, err := ReadRun(path); err == nil || !strings.Contains(err.Error(), "first event is node_started") {
+		t.Errorf("journal without run_started: %v", err)
 	}
 }
 
@@ -277,9 +324,13 @@ func TestApproval_roundTrip(t *testing.T) {
 }
 
 // FuzzRead: whatever is in a journal file, Read returns events or an error,
-// never panics, and a torn tail is never counted as an event.
+// never panics, a torn tail is never counted as an event, and only a last
+// line without a newline may be torn. Seeds: testdata/*.jsonl and
+// testdata/fuzz/FuzzRead.
+//
+//	go test ./executor/journal -run XXX -fuzz FuzzRead -fuzztime 30s
 func FuzzRead(f *testing.F) {
-	for _, name := range []string{"torn_midline.jsonl", "torn_garbage.jsonl"} {
+	for _, name := range []string{"torn_midline.jsonl", "torn_garbage.jsonl", "corrupt_last.jsonl"} {
 		b, _ := os.ReadFile(filepath.Join("testdata", name))
 		f.Add(b)
 	}
@@ -302,6 +353,12 @@ func FuzzRead(f *testing.F) {
 		}
 		if torn != nil && torn.Offset > int64(len(data)) {
 			t.Fatalf("torn offset %d beyond %d bytes", torn.Offset, len(data))
+		}
+		if torn != nil && bytes.IndexByte(data[torn.Offset:], '\n') >= 0 {
+			t.Fatalf("a complete line was taken for torn at byte %d", torn.Offset)
+		}
+		if _, _, rerr := ReadRun(path); rerr == nil && (len(evs) == 0 || evs[0].Type != RunStarted) {
+			t.Fatal("ReadRun accepted a journal that does not start with run_started")
 		}
 		// Create repairs what Read tolerates, and appending then reads back clean.
 		w, _, err := Create(path)

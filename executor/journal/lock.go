@@ -25,20 +25,36 @@ type LockInfo struct {
 	// so that another process reusing the pid after a reboot is not taken
 	// for the holder.
 	Start string `json:"start,omitempty"`
+	// A lease (shared backends): the holder renews it before Expires;
+	// Epoch grows with every new holder and fences the old one's writes.
+	Epoch   int64     `json:"epoch,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // LockedError is returned when another run holds the lock.
 type LockedError struct {
 	Path   string
 	Holder LockInfo
-	// Stale: the holder's pid is dead on this very machine.
+	// Stale: the holder's pid is dead on this very machine, or its lease expired.
 	Stale bool
+	// What is locked ("" : "state directory"; a shared store names its workspace).
+	What string
 }
 
 func (e *LockedError) Error() string {
 	h := e.Holder
-	msg := fmt.Sprintf("state directory is locked by %s@%s (pid %d, run %s) since %s",
-		h.User, h.Host, h.PID, h.Run, h.Since.Local().Format(time.RFC3339))
+	what := e.What
+	if what == "" {
+		what = "state directory"
+	}
+	msg := fmt.Sprintf("%s is locked by %s@%s (pid %d, run %s) since %s",
+		what, h.User, h.Host, h.PID, h.Run, h.Since.Local().Format(time.RFC3339))
+	if !h.Expires.IsZero() {
+		if e.Stale {
+			return msg + fmt.Sprintf("; its lease expired at %s (the holder stopped renewing it): continue that run with `upgrader resume %s`, or clear it with `upgrader unlock -force`", h.Expires.Local().Format(time.RFC3339), h.Run)
+		}
+		return msg + fmt.Sprintf("; the holder renews its lease (valid until %s)", h.Expires.Local().Format(time.RFC3339))
+	}
 	if e.Stale {
 		msg += fmt.Sprintf("; process %d is no longer running on this machine: the lock is stale, clear it with `upgrader unlock` (or continue that run with `upgrader resume %s`)", h.PID, h.Run)
 	}
@@ -70,10 +86,44 @@ func Acquire(stateDir, run string) (*Lock, error) {
 	return acquire(stateDir, Me(run))
 }
 
-func acquire(stateDir string, me LockInfo) (*Lock, error) {
+// guard serialises every change of the lock file between processes and
+// goroutines: flock on a separate file that is never removed. Checking a
+// stale holder, removing its lock and linking ours is one step under it, so
+// racing takers cannot each remove the lock another just took.
+func guard(stateDir string) (unlock func(), err error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, err
 	}
+	f, err := os.OpenFile(filepath.Join(stateDir, GuardFile), os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state directory lock guard: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("state directory lock guard: flock: %w", err)
+	}
+	return func() { f.Close() }, nil // closing the descriptor drops the flock
+}
+
+// GuardFile is the flock(2) target beside the lock (never removed).
+const GuardFile = "lock.guard"
+
+func acquire(stateDir string, me LockInfo) (*Lock, error) {
+	unlock, err := guard(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return acquireLocked(stateDir, me)
+}
+
+func acquireLocked(stateDir string, me LockInfo) (*Lock, error) {
 	path := filepath.Join(stateDir, LockFile)
 	data, err := json.MarshalIndent(me, "", "  ")
 	if err != nil {
@@ -114,7 +164,13 @@ func acquire(stateDir string, me LockInfo) (*Lock, error) {
 // TakeOver replaces a stale lock held by run (a resume of the run whose
 // process died). It refuses a live holder or another run's lock.
 func TakeOver(stateDir, run string) (*Lock, error) {
-	l, err := Acquire(stateDir, run)
+	unlock, err := guard(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	me := Me(run)
+	l, err := acquireLocked(stateDir, me)
 	var le *LockedError
 	if !errors.As(err, &le) {
 		return l, err
@@ -125,7 +181,7 @@ func TakeOver(stateDir, run string) (*Lock, error) {
 	if err := os.Remove(le.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	return Acquire(stateDir, run)
+	return acquireLocked(stateDir, me)
 }
 
 // ReadLock returns the current holder, or os.ErrNotExist (wrapped).
@@ -180,6 +236,11 @@ func pidAlive(pid int) bool {
 
 // Release removes the lock if it is still ours.
 func (l *Lock) Release() error {
+	unlock, err := guard(filepath.Dir(l.path))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	cur, err := ReadLock(filepath.Dir(l.path))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -196,6 +257,14 @@ func (l *Lock) Release() error {
 // Unlock clears a stale lock (`upgrader unlock`). A live holder, or one on
 // another machine, is refused unless force is set.
 func Unlock(stateDir string, force bool) (*LockInfo, error) {
+	if _, err := os.Stat(stateDir); err != nil {
+		return nil, fmt.Errorf("%s is not locked", stateDir)
+	}
+	unlock, err := guard(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	li, err := ReadLock(stateDir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
