@@ -56,16 +56,24 @@ func (b *Backup) Apply(ctx context.Context, req *modules.Request) (*modules.Outc
 			return nil, err
 		}
 		r := hostRunner{name: s.host, r: t, t: t}
-		est, err := estimateHost(ctx, r, s)
+		links, notes, err := resolve(ctx, r, s)
 		if err != nil {
 			return nil, err
 		}
-		m.Kind, m.Archive = KindHost, hostArchive
+		for _, n := range notes {
+			fmt.Fprintf(req.Log, "backup %s: %s\n", m.ID, n)
+		}
+		l := layoutOf(s.paths, links)
+		est, err := estimateHost(ctx, r, s, l)
+		if err != nil {
+			return nil, err
+		}
+		m.Kind, m.Archive, m.Links = KindHost, hostArchive, links
 		// An (empty) Stdin gives the stream an SSH session of its own
 		// instead of the host's shared shell.
 		job = takeJob{runner: r, estimate: est, cmd: modules.Command{
-			Cmd: createScript(s.paths, s.exclude), Sudo: s.sudo, Timeout: s.timeout, Stdin: strings.NewReader(""),
-		}, what: "tar of " + strings.Join(s.paths, ", ")}
+			Cmd: createScript(l.members(), s.exclude, links), Sudo: s.sudo, Timeout: s.timeout, Stdin: strings.NewReader(""),
+		}, what: "tar of " + strings.Join(l.members(), ", ")}
 	}
 	dir := Dir(req.Env.StateDir(), run, name)
 	if err := take(ctx, dir, m, job, req.Log, req.Env.Progress); err != nil {
@@ -147,7 +155,11 @@ func take(ctx context.Context, dir string, m *Manifest, job takeJob, log io.Writ
 	}
 	verc := make(chan verified, 1)
 	go func() {
-		st, err := readFrom(fl, tmp, readOptions{kind: m.Kind, driver: m.Driver})
+		o := readOptions{kind: m.Kind, driver: m.Driver}
+		if m.Kind == KindHost {
+			o.rules = newEntryRules(m.layout()) // a host that was taken over sends what it likes
+		}
+		st, err := readFrom(fl, tmp, o)
 		verc <- verified{st, err}
 	}()
 	defer func() {

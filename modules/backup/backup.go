@@ -324,17 +324,33 @@ func (b *Backup) Plan(ctx context.Context, req *modules.Request) (*modules.Plan,
 	if err != nil {
 		return nil, err
 	}
-	est, err := estimateHost(ctx, hostRunner{name: s.host, r: r}, s)
+	hr := hostRunner{name: s.host, r: r}
+	links, notes, err := resolve(ctx, hr, s)
+	if err != nil {
+		return nil, err
+	}
+	l := layoutOf(s.paths, links)
+	est, err := estimateHost(ctx, hr, s, l)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkSpace(req.Env.StateDir(), est); err != nil {
 		return nil, err
 	}
-	p.Summary = fmt.Sprintf("host %s: %s (%s) -> %s", s.host, strings.Join(s.paths, ", "), modules.HumanBytes(est), dest)
-	if len(s.exclude) > 0 {
-		p.Detail = "exclude: " + strings.Join(s.exclude, ", ")
+	more, err := outsideLinks(ctx, hr, s, l)
+	if err != nil {
+		return nil, err
 	}
+	p.Warnings = append(append(p.Warnings, notes...), more...)
+	p.Summary = fmt.Sprintf("host %s: %s (%s) -> %s", s.host, strings.Join(s.paths, ", "), modules.HumanBytes(est), dest)
+	var detail []string
+	if len(links) > 0 {
+		detail = append(detail, linkText(links))
+	}
+	if len(s.exclude) > 0 {
+		detail = append(detail, "exclude: "+strings.Join(s.exclude, ", "))
+	}
+	p.Detail = strings.Join(detail, "\n")
 	return p, nil
 }
 
@@ -369,9 +385,10 @@ func where(db *modules.Database) string {
 	return " on host " + db.Host
 }
 
-// estimateHost runs du on the host; a missing path is an error that names it.
-func estimateHost(ctx context.Context, r runner, s settings) (int64, error) {
-	res, err := r.probe(ctx, modules.Command{Cmd: sizeScript(s.paths), Sudo: s.sudo, Timeout: 10 * time.Minute})
+// estimateHost runs du on what the backup archives (the layout's members);
+// a missing path is an error that names it.
+func estimateHost(ctx context.Context, r runner, s settings, l layout) (int64, error) {
+	res, err := r.probe(ctx, modules.Command{Cmd: sizeScript(l.members()), Sudo: s.sudo, Timeout: 10 * time.Minute})
 	if err != nil {
 		return 0, err
 	}

@@ -287,29 +287,31 @@ func RestoreDir(ctx context.Context, dir string, o RestoreOptions) error {
 			return fmt.Errorf("backup %s: no host to restore onto", m.ID)
 		}
 		r = hostRunner{name: o.Host, r: o.Target, t: o.Target}
-		paths, members := m.Paths, []string(nil)
+		if err := m.checkPaths(); err != nil {
+			return err
+		}
+		l := m.layout()
 		if len(o.Paths) > 0 {
 			fake := &modules.Config{Ranges: map[string]hcl.Range{}}
 			ps, d := checkPaths(fake, "paths", o.Paths, m.Paths)
 			if d.HasErrors() {
 				return fmt.Errorf("backup %s: %s", m.ID, d[0].Summary)
 			}
-			paths = ps
-			for _, p := range ps {
-				members = append(members, member(p))
-			}
+			l = mapPaths(ps, m.Links)
 		}
 		sudo := m.Sudo
 		if o.Sudo != nil {
 			sudo = *o.Sudo
 		}
-		cmd = modules.Command{Cmd: restoreScript(paths, m.Exclude, members), Sudo: sudo, Timeout: o.Timeout}
+		cmd = modules.Command{Cmd: restoreScript(l.members(), m.Exclude), Sudo: sudo, Timeout: o.Timeout}
 		// Verify first, and check that every path asked for is in the
 		// archive: tar would only say so after the old files are gone.
+		var members []string
 		found := map[string]bool{}
 		want := map[string]bool{}
-		for _, mb := range members {
-			want[mb] = true
+		for _, p := range l.members() {
+			members = append(members, member(p))
+			want[member(p)] = true
 		}
 		if _, err := verifyAgainst(ctx, dir, m, readOptions{member: func(name string) {
 			if n := strings.TrimSuffix(name, "/"); want[n] {

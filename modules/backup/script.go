@@ -38,11 +38,19 @@ func findExcludes(exclude []string) string {
 
 // createScript lists the paths minus the excludes with find and archives
 // exactly that list with tar, so that restore can remove exactly what a
-// backup covers with the same find expression. POSIX sh has no pipefail:
+// backup covers with the same find expression. paths are a layout's
+// members: find does not follow links, so a link path is archived as the
+// link, and what it resolved to is among the paths. Each link must still
+// resolve as it did when the layout was made. POSIX sh has no pipefail:
 // both exit codes travel on fd 3 and are checked at the end.
-func createScript(paths, exclude []string) string {
+func createScript(paths, exclude []string, links []Link) string {
 	var b strings.Builder
 	b.WriteString("cd / || exit 100\n")
+	for _, l := range links {
+		q := modules.ShellQuote(l.Path)
+		b.WriteString("[ \"$(readlink -f -- " + q + ")\" = " + modules.ShellQuote(l.Target) + " ] || { echo \"upgrader: \"" + q +
+			"\" no longer resolves to \"" + modules.ShellQuote(l.Target) + "\" (changed while it was backed up)\" >&2; exit 104; }\n")
+	}
 	var members []string
 	for _, p := range paths {
 		members = append(members, modules.ShellQuote(member(p)))
@@ -80,9 +88,10 @@ func sizeScript(paths []string) string {
 
 // restoreScript removes what a backup of paths covers (everything under them
 // except what the excludes match), keeping the directories given in paths
-// themselves, then extracts the tar stream on stdin. Excluded files (caches,
-// uploads) are kept: a restore must not destroy what was never backed up.
-func restoreScript(paths, exclude, members []string) string {
+// themselves, then extracts just those paths from the tar stream on stdin.
+// Excluded files (caches, uploads) are kept: a restore must not destroy
+// what was never backed up.
+func restoreScript(paths, exclude []string) string {
 	var b strings.Builder
 	b.WriteString("cd / || exit 100\n")
 	var qs []string
@@ -104,14 +113,10 @@ func restoreScript(paths, exclude, members []string) string {
 	b.WriteString("    rm -f -- \"$p\" || exit 103\n")
 	b.WriteString("  fi\n")
 	b.WriteString("done\n")
-	var ms []string
-	for _, m := range members {
-		ms = append(ms, modules.ShellQuote(m))
-	}
-	x := "exec tar -xpf - --numeric-owner -C /"
-	if len(ms) > 0 {
-		x += " -- " + strings.Join(ms, " ")
-	}
+	// Only the members asked for are extracted, named literally: whatever
+	// else a stream holds stays in it (verification refuses such archives
+	// before this runs; this is the second line).
+	x := "exec tar -xpf - --numeric-owner --no-wildcards -C / -- " + strings.Join(qs, " ")
 	b.WriteString(x + "\n")
 	return b.String()
 }

@@ -14,6 +14,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -41,18 +42,20 @@ const (
 
 // Manifest describes one complete, verified backup.
 type Manifest struct {
-	Format   int      `json:"format"`
-	ID       string   `json:"id"` // RUN/NAME
-	Run      string   `json:"run"`
-	Name     string   `json:"name"`
-	Kind     string   `json:"kind"` // "host" or "database"
-	Host     string   `json:"host,omitempty"`
-	Sudo     bool     `json:"sudo,omitempty"`
-	Paths    []string `json:"paths,omitempty"`
-	Exclude  []string `json:"exclude,omitempty"`
-	Database string   `json:"database,omitempty"`
-	Driver   string   `json:"driver,omitempty"`
-	Archive  string   `json:"archive"` // file name inside the backup directory
+	Format  int      `json:"format"`
+	ID      string   `json:"id"` // RUN/NAME
+	Run     string   `json:"run"`
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind"` // "host" or "database"
+	Host    string   `json:"host,omitempty"`
+	Sudo    bool     `json:"sudo,omitempty"`
+	Paths   []string `json:"paths,omitempty"`
+	Exclude []string `json:"exclude,omitempty"`
+	// Links are the paths that resolved elsewhere (symbolic links).
+	Links    []Link `json:"links,omitempty"`
+	Database string `json:"database,omitempty"`
+	Driver   string `json:"driver,omitempty"`
+	Archive  string `json:"archive"` // file name inside the backup directory
 	// Files counts the tar entries (files, directories, links) of a host backup.
 	Files int64 `json:"files"`
 	// Bytes is the size of the uncompressed stream (tar or dump).
@@ -74,6 +77,24 @@ func (m *Manifest) Covers(path string) bool {
 		}
 	}
 	return false
+}
+
+// layout is what the archive of a host backup holds.
+func (m *Manifest) layout() layout { return layoutOf(m.Paths, m.Links) }
+
+// checkPaths refuses a manifest whose paths could make a restore write
+// outside what a backup block may name (a manifest edited by hand).
+func (m *Manifest) checkPaths() error {
+	all := append([]string(nil), m.Paths...)
+	for _, l := range m.Links {
+		all = append(all, l.Path, l.Target)
+	}
+	for _, p := range all {
+		if !strings.HasPrefix(p, "/") || p == "/" || path.Clean(p) != p || hasDotDot(p) {
+			return fmt.Errorf("backup %s: manifest path %q is not a clean absolute path other than /", m.ID, p)
+		}
+	}
+	return nil
 }
 
 // Dir is the directory of backup RUN/NAME.
@@ -379,6 +400,8 @@ type readOptions struct {
 	driver string
 	// member, when set, sees every tar entry name.
 	member func(name string)
+	// rules, when set, are what the entries of a tar must obey.
+	rules *entryRules
 	// out, when set, receives the uncompressed stream (restore).
 	out io.Writer
 }
@@ -487,6 +510,11 @@ func decodeStream(data io.Reader, path string, o readOptions) (Stats, error) {
 				return st, fmt.Errorf("archive %s: bad tar stream after %d entries: %w", path, st.Files, err)
 			}
 			st.Files++
+			if o.rules != nil {
+				if err := o.rules.check(hdr); err != nil {
+					return st, fmt.Errorf("archive %s: %w", path, err)
+				}
+			}
 			if o.member != nil {
 				o.member(hdr.Name)
 			}
@@ -526,7 +554,7 @@ func checkComplete(o readOptions, head, tail []byte) error {
 
 // VerifyDir reads the backup in dir back in full and compares it with its
 // manifest: sha256, sizes, and that it decompresses into a well-formed tar
-// or dump.
+// or dump; a tar's entries must lie inside the backed-up paths (entryRules).
 func VerifyDir(ctx context.Context, dir string) (*Manifest, Stats, error) {
 	m, err := ReadManifest(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -542,6 +570,12 @@ func VerifyDir(ctx context.Context, dir string) (*Manifest, Stats, error) {
 // verifyAgainst reads m's archive and checks it against m.
 func verifyAgainst(ctx context.Context, dir string, m *Manifest, o readOptions) (Stats, error) {
 	o.kind, o.driver = m.Kind, m.Driver
+	if m.Kind == KindHost {
+		if err := m.checkPaths(); err != nil {
+			return Stats{}, err
+		}
+		o.rules = newEntryRules(m.layout())
+	}
 	st, err := readArchive(ctx, filepath.Join(dir, m.Archive), o)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, fmt.Errorf("backup %s: archive %s is missing", m.ID, m.Archive)
