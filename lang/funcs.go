@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -92,6 +93,7 @@ func functions(dir string, env func(string) (string, bool), apply bool) map[stri
 		"try":             tryfunc.TryFunc,
 		"can":             tryfunc.CanFunc,
 		"sha256":          sha256Func,
+		"shellquote":      shellQuoteFunc,
 		"base64encode":    base64EncodeFunc,
 		"base64decode":    base64DecodeFunc,
 		"env":             envFunc(env),
@@ -186,6 +188,18 @@ var sha256Func = function.New(&function.Spec{
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 		s := sha256.Sum256([]byte(args[0].AsString()))
 		return cty.StringVal(hex.EncodeToString(s[:])), nil
+	},
+})
+
+// shellQuoteFunc quotes a string as one word for a POSIX shell (single
+// quotes, each ' written '\''), so commands can interpolate values safely:
+// command = "app --token ${shellquote(var.token)}".
+var shellQuoteFunc = function.New(&function.Spec{
+	Description: "the string quoted as one word for a POSIX shell",
+	Params:      []function.Parameter{{Name: "str", Type: cty.String}},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return cty.StringVal("'" + strings.ReplaceAll(args[0].AsString(), "'", `'\''`) + "'"), nil
 	},
 })
 

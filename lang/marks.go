@@ -113,3 +113,40 @@ func afterText(nodes []string) string {
 		return "it is known only at apply time (timestamp(), run.id, run.started_at)"
 	}
 }
+
+// SensitiveStrings returns the text of every sensitive part of v: each
+// known string, number or bool that is marked sensitive or lies inside a
+// sensitive collection (a field of a sensitive object). The executor gives
+// them to modules.Secrets, which scrubs them from text.
+func SensitiveStrings(v cty.Value) []string {
+	if !v.ContainsMarked() {
+		return nil
+	}
+	var out []string
+	_ = cty.Walk(v, func(_ cty.Path, x cty.Value) (bool, error) {
+		if x.HasMark(SensitiveMark) {
+			out = leafStrings(x, out)
+			return false, nil
+		}
+		return true, nil
+	})
+	return out
+}
+
+// leafStrings appends the text of every known primitive inside v.
+func leafStrings(v cty.Value, out []string) []string {
+	v, _ = v.UnmarkDeep()
+	_ = cty.Walk(v, func(_ cty.Path, x cty.Value) (bool, error) {
+		if !x.IsKnown() || x.IsNull() {
+			return false, nil
+		}
+		switch x.Type() {
+		case cty.String:
+			out = append(out, x.AsString())
+		case cty.Number:
+			out = append(out, x.AsBigFloat().Text('f', -1))
+		}
+		return true, nil
+	})
+	return out
+}

@@ -170,6 +170,11 @@ type Request struct {
 	// changing anything, so that a crash mid-change can still be undone.
 	// It is nil at plan time.
 	Record func(state json.RawMessage) error
+	// Secrets holds the run's sensitive strings, the ones in Config among
+	// them: scrub text with Secrets.Redact before cutting it to a length
+	// (the executor scrubs what it receives, but a cut value no longer
+	// matches). nil in unit tests: nothing to scrub.
+	Secrets *Secrets
 }
 
 // Env is what the executor offers modules. At plan time Target returns an

@@ -76,7 +76,7 @@ func (t *Target) Stat(ctx context.Context, p string) (modules.FileInfo, error) {
 // login user).
 func (t *Target) statSudo(ctx context.Context, p string) (modules.FileInfo, error) {
 	q := modules.ShellQuote(p)
-	res, err := t.run(ctx, "stat", modules.Command{Sudo: true, Cmd: fmt.Sprintf(
+	res, err := t.run(ctx, "stat "+p, modules.Command{Sudo: true, Cmd: fmt.Sprintf(
 		"if [ -e %[1]s ] || [ -L %[1]s ]; then stat -c '%%f %%s %%u %%g %%Y' -- %[1]s && readlink -- %[1]s; true; else echo missing; fi", q)})
 	if err != nil {
 		return modules.FileInfo{}, err
@@ -149,7 +149,7 @@ func (t *Target) ReadFile(ctx context.Context, p string, limit int64) ([]byte, e
 	if errors.Is(err, os.ErrPermission) && t.cfg.Sudo {
 		var buf bytes.Buffer
 		lw := &limitWriter{w: &buf, n: limit}
-		res, rerr := t.run(ctx, "read", modules.Command{Cmd: "cat -- " + modules.ShellQuote(p), Sudo: true, Stdout: lw})
+		res, rerr := t.run(ctx, "read "+p, modules.Command{Cmd: "cat -- " + modules.ShellQuote(p), Sudo: true, Stdout: lw})
 		if rerr != nil {
 			return nil, rerr
 		}
@@ -180,7 +180,7 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 // are read over SFTP and hashed here. "" when path does not exist.
 func (t *Target) SHA256(ctx context.Context, p string) (string, error) {
 	q := modules.ShellQuote(p)
-	res, err := t.run(ctx, "sha256", modules.Command{Cmd: fmt.Sprintf(
+	res, err := t.run(ctx, "sha256 "+p, modules.Command{Cmd: fmt.Sprintf(
 		"if [ -f %s ]; then sha256sum < %s; elif [ -e %s ] || [ -L %s ]; then echo 'not a regular file' >&2; exit 3; else echo missing; fi", q, q, q, q)})
 	if err != nil {
 		return "", err

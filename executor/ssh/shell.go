@@ -392,7 +392,8 @@ func (t *Target) run(ctx context.Context, op string, cmd modules.Command) (modul
 	if timeout <= 0 {
 		timeout = t.pool.opts.CommandTimeout
 	}
-	op = fmt.Sprintf("%s %q", op, firstLine(cmd.Cmd, 80))
+	// The command stays out of the error: it may hold a secret, and the
+	// caller says what it was doing in words of its own.
 	var res modules.Result
 	err = t.do(ctx, op, false, func(c *conn) error {
 		if cmd.Stdin != nil {
@@ -522,14 +523,4 @@ func signalNumber(s string) int {
 		return 15
 	}
 	return 0
-}
-
-func firstLine(s string, n int) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i] + " ..."
-	}
-	if len(s) > n {
-		s = s[:n] + "..."
-	}
-	return s
 }

@@ -87,7 +87,7 @@ func (*Command) Check(ctx context.Context, req *modules.Request) error {
 	if err != nil {
 		return modules.OnHost(host, fmt.Errorf("%s: %w", shown, err))
 	}
-	out := run.Output(res)
+	out := run.Output(res, req.Secrets)
 	exitOK := false
 	for _, c := range codes {
 		exitOK = exitOK || c == res.ExitCode

@@ -214,3 +214,51 @@ func TestRelease_sudo(t *testing.T) {
 		t.Fatalf("undo:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// An activate command with a secret in it: the undo state (journaled as
+// is) holds no trace of it, and Undo runs the command taken from the block,
+// evaluated again, secret included. A state journaled by an older version
+// (the command's text) still undoes, with the block's command.
+func TestRelease_activateSecretNotRecorded(t *testing.T) {
+	bed := testbed.New(t, "web")
+	h := bed.Host("web")
+	tg, err := bed.Target("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Exec(t.Context(), "mkdir -p /opt/app && chown deploy:deploy /opt/app /var/log/app"); err != nil {
+		t.Fatal(err)
+	}
+	env := &modtest.Env{ID: "s1", Targets: map[string]modules.Target{"web": tg}}
+	r := &modtest.Runner{T: t, Env: env, Host: "web", Dir: t.TempDir(), Ctx: modtest.EvalContext()}
+	artifact(t, r.Dir, "1.0.0")
+	artifact(t, r.Dir, "2.0.0")
+	m := &Release{}
+	// var.secret is the sensitive "hunter2" of modtest's scope
+	const activate = `bin/app \"$(printf %s ${var.secret} | base64)\" >> /var/log/app/activations`
+	r.MustApply(m, r.Decode(m, block("1.0.0", activate, 5)))
+	env.ID = "s2"
+	cfg := r.Decode(m, block("2.0.0", activate, 5))
+	_, st := r.MustApply(m, cfg)
+	for _, form := range []string{"hunter2", "aHVudGVyMg", "activations"} {
+		if strings.Contains(string(st), form) {
+			t.Fatalf("the undo state holds %q: %s", form, st)
+		}
+	}
+	r.Undo(m, cfg, st)
+	out, err := h.Exec(t.Context(), "readlink /opt/app/current; tail -1 /var/log/app/activations")
+	if err != nil || out != "/opt/app/releases/1.0.0\napp 1.0.0\n" {
+		t.Fatalf("after undo: %q %v", out, err)
+	}
+	// an older journal's state: the command's text instead of true
+	env.ID = "s3"
+	_, st = r.MustApply(m, cfg)
+	legacy := strings.Replace(string(st), `"activate":true`, `"activate":"echo stale text >> /var/log/app/activations"`, 1)
+	if legacy == string(st) {
+		t.Fatalf("no activate flag in %s", st)
+	}
+	r.Undo(m, cfg, []byte(legacy))
+	if out, err := h.Exec(t.Context(), "tail -1 /var/log/app/activations"); err != nil || out != "app 1.0.0\n" {
+		t.Fatalf("legacy undo: %q %v", out, err)
+	}
+}

@@ -245,8 +245,29 @@ type State struct {
 	MadeDirs     []string `json:"made_dirs,omitempty"`     // dir, releases, shared when they were missing
 	SharedMade   []string `json:"shared_made,omitempty"`   // shared/X created by this action
 	Trash        string   `json:"trash"`                   // where pruned releases wait until the next run
-	Activate     string   `json:"activate,omitempty"`
-	Sudo         bool     `json:"sudo,omitempty"`
+	// Activate says whether the block has an activate command; Undo takes
+	// the command itself from the block, evaluated again, so that a secret
+	// in it never reaches the journal.
+	Activate hasCommand `json:"activate,omitempty"`
+	Sudo     bool       `json:"sudo,omitempty"`
+}
+
+// hasCommand is true when a command was given. Older journals held the
+// command text here: any non-empty text reads as true.
+type hasCommand bool
+
+func (h *hasCommand) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case bool:
+		*h = hasCommand(v)
+	case string:
+		*h = v != ""
+	}
+	return nil
 }
 
 func (*Release) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, error) {
@@ -270,7 +291,7 @@ func (*Release) Apply(ctx context.Context, req *modules.Request) (*modules.Outco
 	}
 	st := State{Dir: a.dir, Version: a.version, PreviousLink: link, Created: !fi.Exists,
 		Trash:    path.Join(a.dir, fmt.Sprintf("%s%s-%s-%d", trashPrefix, req.Env.RunID(), safeName(req.Node), req.Index)),
-		Activate: a.activate, Sudo: a.sudo}
+		Activate: a.activate != "", Sudo: a.sudo}
 	for _, d := range []string{a.dir, path.Join(a.dir, "releases"), path.Join(a.dir, "shared")} {
 		if dfi, err := t.Stat(ctx, d); err != nil {
 			return nil, fail(err)
@@ -295,7 +316,7 @@ func (*Release) Apply(ctx context.Context, req *modules.Request) (*modules.Outco
 	if err := apply(ctx, req, t, a, st, old); err != nil {
 		// Put the host back as it was before returning: a failed release must
 		// not stay current.
-		if uerr := undo(ctx, req, t, st); uerr != nil {
+		if uerr := undo(ctx, req, t, st, a.activate); uerr != nil {
 			return nil, fail(fmt.Errorf("%v; rolling back also failed: %v", err, uerr))
 		}
 		return nil, fail(fmt.Errorf("%v (rolled back to %s)", err, orNone(old)))
@@ -323,7 +344,7 @@ func apply(ctx context.Context, req *modules.Request, t modules.Target, a args, 
 	rel := a.releaseDir(a.version)
 	releases := path.Join(a.dir, "releases")
 	// Trash from earlier runs is no longer needed for their undo.
-	if err := sh(ctx, t, req.Log, a.sudo, fmt.Sprintf(
+	if err := sh(ctx, req, t, a.sudo, fmt.Sprintf(
 		`mkdir -p -- %s %s && for d in %s/%s*; do case "$d" in %s*) ;; *) rm -rf -- "$d" ;; esac; done`,
 		q(releases), q(path.Join(a.dir, "shared")), q(a.dir), trashPrefix, q(path.Join(a.dir, trashPrefix+req.Env.RunID()+"-")))); err != nil {
 		return err
@@ -337,18 +358,18 @@ func apply(ctx context.Context, req *modules.Request, t modules.Target, a args, 
 		sp, rp := path.Join(a.dir, "shared", s), path.Join(rel, s)
 		// Seed shared/X from the release the first time, then link it in.
 		cmd := fmt.Sprintf(`S=%s; R=%s; if [ ! -e "$S" ] && [ ! -L "$S" ]; then mkdir -p -- "$(dirname -- "$S")"; if [ -e "$R" ]; then cp -a -- "$R" "$S"; else mkdir -p -- "$S"; fi; fi; rm -rf -- "$R" && mkdir -p -- "$(dirname -- "$R")" && ln -sfn -- "$S" "$R"`, q(sp), q(rp))
-		if err := sh(ctx, t, req.Log, a.sudo, cmd); err != nil {
+		if err := sh(ctx, req, t, a.sudo, cmd); err != nil {
 			return err
 		}
 	}
 	tmp := path.Join(a.dir, ".current.upgrader-"+req.Env.RunID())
 	// touch: prune keeps the most recently activated releases.
-	if err := sh(ctx, t, req.Log, a.sudo, fmt.Sprintf("touch -- %s && ln -sfn -- %s %s && mv -T -- %s %s",
+	if err := sh(ctx, req, t, a.sudo, fmt.Sprintf("touch -- %s && ln -sfn -- %s %s && mv -T -- %s %s",
 		q(rel), q(rel), q(tmp), q(tmp), q(a.current()))); err != nil {
 		return err
 	}
 	if a.activate != "" {
-		if err := sh(ctx, t, req.Log, a.sudo, "cd "+q(a.current())+" && "+a.activate); err != nil {
+		if err := sh(ctx, req, t, a.sudo, "cd "+q(a.current())+" && "+a.activate); err != nil {
 			return fmt.Errorf("activate: %w", err)
 		}
 	}
@@ -379,7 +400,7 @@ func unpack(ctx context.Context, req *modules.Request, t modules.Target, a args,
 	// unpack never appears as a release.
 	cmd := fmt.Sprintf(`set -e; A=%s; T=$(mktemp -d %s); trap 'rm -rf -- "$T"; rm -f -- "$A"' EXIT; tar -xzf "$A" -C "$T"; chmod 755 "$T"; mv -T -- "$T" %s`,
 		q(stage), q(path.Join(a.dir, "releases", ".unpack-"+a.version+".XXXXXX")), q(rel))
-	return sh(ctx, t, req.Log, a.sudo, cmd)
+	return sh(ctx, req, t, a.sudo, cmd)
 }
 
 // prune moves releases beyond keep (newest activated first) into the run's
@@ -401,7 +422,7 @@ func prune(ctx context.Context, req *modules.Request, t modules.Target, a args, 
 		return nil
 	}
 	fmt.Fprintf(logOf(req), "pruning %d old release(s)\n", len(gone))
-	return sh(ctx, t, req.Log, a.sudo, fmt.Sprintf("mkdir -p -- %s && mv -- %s %s/", q(st.Trash), strings.Join(gone, " "), q(st.Trash)))
+	return sh(ctx, req, t, a.sudo, fmt.Sprintf("mkdir -p -- %s && mv -- %s %s/", q(st.Trash), strings.Join(gone, " "), q(st.Trash)))
 }
 
 // pruned picks the releases to remove from names (newest activated first):
@@ -431,7 +452,13 @@ func (*Release) Undo(ctx context.Context, req *modules.Request, raw json.RawMess
 	if err != nil {
 		return err
 	}
-	if err := undo(ctx, req, t, st); err != nil {
+	activate := ""
+	if st.Activate {
+		if activate = modules.GetString(req.Config.Value, "activate"); activate == "" {
+			return modules.OnHost(req.Host, fmt.Errorf("undo release %s: the release ran an activate command, and the block has none now", st.Version))
+		}
+	}
+	if err := undo(ctx, req, t, st, activate); err != nil {
 		return modules.OnHost(req.Host, fmt.Errorf("undo release %s: %w", st.Version, err))
 	}
 	return nil
@@ -439,7 +466,7 @@ func (*Release) Undo(ctx context.Context, req *modules.Request, raw json.RawMess
 
 // undo puts current back where it pointed, removes what the action made,
 // returns pruned releases and runs activate in the previous release.
-func undo(ctx context.Context, req *modules.Request, t modules.Target, st State) error {
+func undo(ctx context.Context, req *modules.Request, t modules.Target, st State, activate string) error {
 	q := modules.ShellQuote
 	cur := path.Join(st.Dir, "current")
 	var cmds []string
@@ -460,11 +487,11 @@ func undo(ctx context.Context, req *modules.Request, t modules.Target, st State)
 	for i := len(st.MadeDirs) - 1; i >= 0; i-- {
 		cmds = append(cmds, "rmdir -- "+q(st.MadeDirs[i])+" 2>/dev/null || true")
 	}
-	if err := sh(ctx, t, req.Log, st.Sudo, strings.Join(cmds, " && ")); err != nil {
+	if err := sh(ctx, req, t, st.Sudo, strings.Join(cmds, " && ")); err != nil {
 		return err
 	}
-	if st.PreviousLink != "" && st.Activate != "" {
-		if err := sh(ctx, t, req.Log, st.Sudo, "cd "+q(cur)+" && "+st.Activate); err != nil {
+	if st.PreviousLink != "" && activate != "" {
+		if err := sh(ctx, req, t, st.Sudo, "cd "+q(cur)+" && "+activate); err != nil {
 			return fmt.Errorf("activate: %w", err)
 		}
 	}
@@ -474,14 +501,14 @@ func undo(ctx context.Context, req *modules.Request, t modules.Target, st State)
 // Safe: Apply re-reads current and the releases before acting.
 func (*Release) Safe(*modules.Config) bool { return true }
 
-func sh(ctx context.Context, t modules.Target, log io.Writer, sudo bool, cmd string) error {
-	log = modules.SyncWriter(log)
+func sh(ctx context.Context, req *modules.Request, t modules.Target, sudo bool, cmd string) error {
+	log := modules.SyncWriter(req.Log)
 	res, err := t.Run(ctx, modules.Command{Cmd: cmd, Sudo: sudo, Stdout: log, Stderr: log})
 	if err != nil {
 		return err
 	}
 	if res.ExitCode != 0 {
-		out := strings.TrimSpace(string(res.Stderr) + "\n" + string(res.Stdout))
+		out := req.Secrets.Redact(strings.TrimSpace(string(res.Stderr) + "\n" + string(res.Stdout)))
 		if len(out) > 2000 {
 			out = out[len(out)-2000:]
 		}

@@ -216,7 +216,7 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 	if err != nil {
 		return nil, modules.OnHost(req.Host, fmt.Errorf("%s: %w", firstLine(a.shown, 80), err))
 	}
-	out := Output(res)
+	out := Output(res, req.Secrets)
 	for _, c := range a.expect {
 		if res.ExitCode == c {
 			return &modules.Outcome{Changed: true, Message: fmt.Sprintf("exit %d%s", res.ExitCode, prefixed(out))}, nil
@@ -226,8 +226,8 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 }
 
 // Output returns a command's stdout and stderr, trimmed to MessageCap (the tail
-// is kept: errors come last).
-func Output(res modules.Result) string {
+// is kept: errors come last), with secrets scrubbed before the cut.
+func Output(res modules.Result, secrets *modules.Secrets) string {
 	var b bytes.Buffer
 	b.Write(bytes.TrimSpace(res.Stdout))
 	if e := bytes.TrimSpace(res.Stderr); len(e) > 0 {
@@ -236,7 +236,7 @@ func Output(res modules.Result) string {
 		}
 		b.Write(e)
 	}
-	s := b.String()
+	s := secrets.Redact(b.String())
 	if len(s) > MessageCap {
 		s = "[...] " + s[len(s)-MessageCap:]
 	}
