@@ -54,4 +54,3 @@ func TestTarget_errorsHoldNoCommand(t *testing.T) {
 	_, err = tgt.Run(ctx(t), modules.Command{Cmd: long})
 	check("no sshd", err)
 }
-
