@@ -192,7 +192,7 @@ var sha256Func = function.New(&function.Spec{
 })
 
 // shellQuoteFunc quotes a string as one word for a POSIX shell (single
-// quotes, each ' written '\”), so commands can interpolate values safely:
+// quotes; a quote inside is closed, escaped and reopened), so commands can interpolate values safely:
 // command = "app --token ${shellquote(var.token)}".
 var shellQuoteFunc = function.New(&function.Spec{
 	Description: "the string quoted as one word for a POSIX shell",
