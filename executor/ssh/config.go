@@ -39,7 +39,10 @@ type Config struct {
 	AcceptNewHostKeys bool
 	Bastion           string        // "[user@]host[:port]" jump host; "" for none
 	Timeout           time.Duration // connect and handshake; 10s when 0
-	Sudo              bool          // run commands and writes through `sudo -n`
+	Sudo              bool          // run commands and writes through sudo
+	// SudoPassword is given to `sudo -S` on stdin (never in argv); "" runs
+	// `sudo -n`, which fails instead of asking. One line.
+	SudoPassword string
 }
 
 // PassphraseEnv holds the passphrase of encrypted private keys.

@@ -198,6 +198,8 @@ type conn struct {
 	opts     Options
 	sessions chan struct{} // semaphore: at most MaxSessions open sessions
 
+	sudoPassword string // for the kill command of a sudo command
+
 	once    sync.Once
 	done    chan struct{}
 	mu      sync.Mutex
@@ -316,7 +318,7 @@ func (p *Pool) dial(ctx context.Context, name string, cfg Config) (*conn, error)
 		return nil, err
 	}
 	c := &conn{
-		host: name, client: client, jump: jump, opts: p.opts,
+		host: name, client: client, jump: jump, opts: p.opts, sudoPassword: cfg.SudoPassword,
 		sessions:    make(chan struct{}, p.opts.MaxSessions),
 		done:        make(chan struct{}),
 		shellTokens: make(chan struct{}, p.opts.MaxShells),

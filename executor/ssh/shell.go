@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -158,28 +157,6 @@ func (c *conn) dropShell(sh *shell) {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// script is the shell text of cmd: environment exports, then the command,
-// through `sudo -n` when asked.
-func script(cmd modules.Command, sudo bool) (string, error) {
-	var sb strings.Builder
-	keys := make([]string, 0, len(cmd.Env))
-	for k := range cmd.Env {
-		if !envName.MatchString(k) {
-			return "", fmt.Errorf("bad environment variable name %q", k)
-		}
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&sb, "export %s=%s; ", k, modules.ShellQuote(cmd.Env[k]))
-	}
-	sb.WriteString(cmd.Cmd)
-	if sudo || cmd.Sudo {
-		return "sudo -n -- sh -c " + modules.ShellQuote(sb.String()), nil
-	}
-	return sb.String(), nil
-}
-
 // output collects one stream of a command: a capped copy for the Result and
 // the streamed copy for the caller's writer.
 type output struct {
@@ -205,7 +182,7 @@ func (o *output) write(p []byte) {
 
 // run runs one command on the shell. A returned error with a nil result
 // means the shell is unusable (the caller drops it).
-func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, timeout time.Duration) (modules.Result, bool, error) {
+func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, sudo bool, timeout time.Duration) (modules.Result, bool, error) {
 	b := boundary()
 	// The shell first acknowledges the command ("B S"), then runs it and
 	// frames its status ("B N"): a shell that died before the acknowledgement
@@ -255,7 +232,7 @@ func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, time
 		// then prints the framing and stays usable. If that does not work
 		// within a few seconds the shell is dropped.
 		kctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		kerr := sh.c.killChildren(kctx, sh.pid, isSudo(text))
+		kerr := sh.c.killChildren(kctx, sh.pid, sudo)
 		select {
 		case r = <-outc:
 		case <-kctx.Done():
@@ -301,8 +278,6 @@ func (sh *shell) run(ctx context.Context, cmd modules.Command, text string, time
 // stderrGrace bounds the wait for stderr's frame once the exit status came.
 const stderrGrace = 10 * time.Second
 
-func isSudo(text string) bool { return strings.HasPrefix(text, "sudo -n -- ") }
-
 // killChildren kills every descendant of the shell pid, stopping each
 // process before killing its children so none can escape by forking.
 func (c *conn) killChildren(ctx context.Context, pid int, sudo bool) error {
@@ -316,17 +291,16 @@ func (c *conn) killTree(ctx context.Context, pid int, self, sudo bool) error {
 		k = fmt.Sprintf("kt %d; true", pid)
 		k = `kt() { kill -STOP "$1" 2>/dev/null; for c in $(pgrep -P "$1"); do kt "$c"; done; kill -KILL "$1" 2>/dev/null; }; ` + k
 	}
-	if sudo {
-		k = "sudo -n -- sh -c " + modules.ShellQuote(k)
-	}
+	w := wrap(k, sudo, c.sudoPassword)
 	sess, err := c.newSession(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.release()
 	defer sess.Close()
+	sess.Stdin = strings.NewReader(w.stdin)
 	done := make(chan error, 1)
-	go func() { done <- sess.Run(k) }()
+	go func() { done <- sess.Run(w.line) }()
 	select {
 	case err := <-done:
 		return err
@@ -384,10 +358,11 @@ func (t *Target) Probe(ctx context.Context, cmd modules.Command) (modules.Result
 }
 
 func (t *Target) run(ctx context.Context, op string, cmd modules.Command) (modules.Result, error) {
-	text, err := script(cmd, t.cfg.Sudo)
+	scr, err := script(cmd)
 	if err != nil {
 		return modules.Result{}, t.errf(op, err)
 	}
+	sudo := t.cfg.Sudo || cmd.Sudo
 	timeout := cmd.Timeout
 	if timeout <= 0 {
 		timeout = t.pool.opts.CommandTimeout
@@ -398,7 +373,7 @@ func (t *Target) run(ctx context.Context, op string, cmd modules.Command) (modul
 	err = t.do(ctx, op, false, func(c *conn) error {
 		if cmd.Stdin != nil {
 			var err error
-			res, err = c.runSession(ctx, cmd, text, timeout)
+			res, err = c.runSession(ctx, cmd, wrap(scr, sudo, t.cfg.SudoPassword), sudo, timeout)
 			return err
 		}
 		for attempt := 0; ; attempt++ {
@@ -406,7 +381,7 @@ func (t *Target) run(ctx context.Context, op string, cmd modules.Command) (modul
 			if err != nil {
 				return err
 			}
-			r, ok, err := sh.run(ctx, cmd, text, timeout)
+			r, ok, err := sh.run(ctx, cmd, shellText(scr, sudo, t.cfg.SudoPassword), sudo, timeout)
 			if ok {
 				c.putShell(sh)
 			} else {
@@ -424,7 +399,7 @@ func (t *Target) run(ctx context.Context, op string, cmd modules.Command) (modul
 }
 
 // runSession runs one command in a session of its own (stdin given).
-func (c *conn) runSession(ctx context.Context, cmd modules.Command, text string, timeout time.Duration) (modules.Result, error) {
+func (c *conn) runSession(ctx context.Context, cmd modules.Command, w wrapped, sudo bool, timeout time.Duration) (modules.Result, error) {
 	sess, err := c.newSession(ctx)
 	if err != nil {
 		return modules.Result{}, err
@@ -433,7 +408,7 @@ func (c *conn) runSession(ctx context.Context, cmd modules.Command, text string,
 	defer sess.Close()
 	var stdout, stderr output
 	stdout.w, stderr.w = cmd.Stdout, cmd.Stderr
-	sess.Stdin = cmd.Stdin
+	sess.Stdin = io.MultiReader(strings.NewReader(w.stdin), cmd.Stdin)
 	sess.Stdout = writerFunc(func(p []byte) (int, error) { stdout.write(p); return len(p), nil })
 	// The remote shell first reports its pid on stderr, so that a timeout can
 	// kill the command's whole process tree (a signal reaches only the shell).
@@ -456,7 +431,7 @@ func (c *conn) runSession(ctx context.Context, cmd modules.Command, text string,
 		stderr.write(p)
 		return n, nil
 	})
-	if err := sess.Start("echo $$ >&2; " + text); err != nil {
+	if err := sess.Start("echo $$ >&2; " + w.line); err != nil {
 		return modules.Result{}, notStarted{err}
 	}
 	done := make(chan error, 1)
@@ -477,7 +452,7 @@ func (c *conn) runSession(ctx context.Context, cmd modules.Command, text string,
 		select {
 		case pid := <-pidc:
 			if pid > 0 {
-				c.killTree(kctx, pid, true, isSudo(text))
+				c.killTree(kctx, pid, true, sudo)
 			}
 		default:
 		}

@@ -553,3 +553,69 @@ func TestTarget_reconnectAfterRestart(t *testing.T) {
 		}
 	}
 }
+
+// A command's environment and text never appear in a remote argv (ps,
+// /proc/PID/cmdline): with and without sudo, with and without stdin. The
+// hosts share this machine's pid namespace, so this process scans every
+// process's command line while the commands run.
+func TestTarget_noSecretInArgv(t *testing.T) {
+	bed := testbed.New(t, "argv")
+	tgt, err := bed.Target("argv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	canary := "CANARY-" + strings.Repeat("x", 8) + fmt.Sprint(time.Now().UnixNano())
+	for _, c := range []struct {
+		name  string
+		sudo  bool
+		stdin bool
+	}{{"shell", false, false}, {"shell sudo", true, false}, {"session", false, true}, {"session sudo", true, true}} {
+		cmd := modules.Command{Cmd: "sleep 1; echo " + canary + "-in-text; echo \"$TOKEN\"", Env: map[string]string{"TOKEN": canary}, Sudo: c.sudo}
+		if c.stdin {
+			cmd.Cmd = "sleep 1; cat; echo \"$TOKEN\""
+			cmd.Stdin = strings.NewReader("in\n")
+		}
+		type res struct {
+			r   modules.Result
+			err error
+		}
+		done := make(chan res, 1)
+		go func() {
+			r, err := tgt.Run(ctx(t), cmd)
+			done <- res{r, err}
+		}()
+		scans := 0
+	scan:
+		for {
+			select {
+			case r := <-done:
+				if r.err != nil || r.r.ExitCode != 0 || !strings.Contains(string(r.r.Stdout), canary+"\n") {
+					t.Fatalf("%s: %q %q %v", c.name, r.r.Stdout, r.r.Stderr, r.err)
+				}
+				break scan
+			default:
+			}
+			if pid := argvHolding(canary); pid != "" {
+				t.Fatalf("%s: the secret is in the command line of process %s", c.name, pid)
+			}
+			scans++
+		}
+		if scans < 10 {
+			t.Fatalf("%s: only %d scans while the command ran", c.name, scans)
+		}
+	}
+}
+
+// argvHolding returns a process whose command line contains s ("" if none).
+func argvHolding(s string) string {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && bytes.Contains(b, []byte(s)) {
+			return e.Name() + " (" + strings.ReplaceAll(string(b), "\x00", " ") + ")"
+		}
+	}
+	return ""
+}

@@ -2,8 +2,10 @@ package ssh
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -49,25 +51,47 @@ func TestStream_untilEOF(t *testing.T) {
 	}
 }
 
-func TestScript_envAndSudo(t *testing.T) {
+func TestScript_env(t *testing.T) {
 	cases := []struct {
 		cmd  string
 		env  map[string]string
-		sudo bool
 		want string
 		bad  bool
 	}{
-		{"echo hi", nil, false, "echo hi", false},
-		{"echo $A", map[string]string{"B": "2", "A": "it's"}, false, `export A='it'\''s'; export B='2'; echo $A`, false},
-		{"id", map[string]string{"X": "1"}, true, `sudo -n -- sh -c 'export X='\''1'\''; id'`, false},
-		{"id", map[string]string{"1X": "1"}, false, "", true},
-		{"id", map[string]string{"A;rm": "1"}, false, "", true},
+		{"echo hi", nil, "echo hi", false},
+		{"echo $A", map[string]string{"B": "2", "A": "it's"}, `export A='it'\''s'; export B='2'; echo $A`, false},
+		{"id", map[string]string{"1X": "1"}, "", true},
+		{"id", map[string]string{"A;rm": "1"}, "", true},
 	}
 	for _, c := range cases {
-		got, err := script(modulesCommand(c.cmd, c.env), c.sudo)
+		got, err := script(modulesCommand(c.cmd, c.env))
 		if (err != nil) != c.bad || got != c.want {
 			t.Errorf("%q %v: got %q %v", c.cmd, c.env, got, err)
 		}
+	}
+}
+
+// The reader runs the framed script exactly, whatever it holds, and runs
+// nothing when the frame is cut short. Local /bin/sh, no sudo.
+func TestWrap_reader(t *testing.T) {
+	scr := "printf '%s|' \"$X\" 'a\\b' '  lead' \"$(cat)\"\nexit 3"
+	w := wrap("export X='CANARY'\\''s'; "+scr, false, "")
+	if strings.Contains(w.line, "CANARY") {
+		t.Fatalf("script in the command line: %s", w.line)
+	}
+	cmd := exec.Command("/bin/sh", "-c", w.line)
+	cmd.Stdin = strings.NewReader(w.stdin + "rest of stdin")
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || string(out) != `CANARY's|a\b|  lead|rest of stdin|` {
+		t.Fatalf("%q %v", out, err)
+	}
+	// A frame without its closing mark runs nothing.
+	cmd = exec.Command("/bin/sh", "-c", w.line)
+	cmd.Stdin = strings.NewReader(w.stdin[:len(w.stdin)-40])
+	out, err = cmd.CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 125 || !strings.Contains(string(out), "nothing was run") {
+		t.Fatalf("cut frame: %q %v", out, err)
 	}
 }
 

@@ -1,0 +1,100 @@
+package ssh
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/upgrader-dev/upgrader/modules"
+)
+
+// Secrets never reach a remote argv, which every local user of the host can
+// read in ps or /proc/PID/cmdline. A command's script (its environment
+// exports, then the command) reaches the host only on a stdin:
+//
+//   - without sudo, the long-lived shell reads it on its stdin and evals it;
+//   - with sudo, a fixed reader program (`sudo ... sh -c READER`) reads its
+//     stdin: the sudo password line when one is set (consumed by `sudo -S`,
+//     skipped by the reader when sudo did not ask), a random mark, the
+//     script, the mark again. On the shell path that stdin is a here-document
+//     written on the shell's stdin; a command with its own stdin gets its
+//     session's stdin with the framed script in front of the data.
+//
+// Only the reader program, which holds no value, is in argv.
+
+// script is the shell text of cmd: environment exports, then the command.
+func script(cmd modules.Command) (string, error) {
+	var sb strings.Builder
+	keys := make([]string, 0, len(cmd.Env))
+	for k := range cmd.Env {
+		if !envName.MatchString(k) {
+			return "", fmt.Errorf("bad environment variable name %q", k)
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&sb, "export %s=%s; ", k, modules.ShellQuote(cmd.Env[k]))
+	}
+	sb.WriteString(cmd.Cmd)
+	return sb.String(), nil
+}
+
+// sudoCmd is the sudo invocation: with a password sudo reads it from stdin
+// without a prompt (-S -p ”), otherwise it fails instead of asking (-n).
+func sudoCmd(password string) string {
+	if password != "" {
+		return "sudo -S -p '' -- "
+	}
+	return "sudo -n -- "
+}
+
+// reader is the program that reads a framed script on stdin (see framed) and
+// evals it after redir ("" keeps the rest of stdin for the script). A frame
+// cut short runs nothing: a truncated script could do harm.
+func reader(mark, redir string) string {
+	return `while IFS= read -r __ug_l; do [ "$__ug_l" = ` + mark + ` ] && break; done; __ug_s=; __ug_ok=; ` +
+		`while IFS= read -r __ug_l; do if [ "$__ug_l" = ` + mark + ` ]; then __ug_ok=1; break; fi; __ug_s="$__ug_s$__ug_l
+"; done; [ "$__ug_ok" = 1 ] || { echo 'upgrader: the command script arrived incomplete: nothing was run' >&2; exit 125; }; ` +
+		redir + `unset __ug_l __ug_ok; eval "$__ug_s"`
+}
+
+// framed is the stdin of a reader: the sudo password line (when set), the
+// mark, the script, the mark.
+func framed(password, mark, script string) string {
+	var b strings.Builder
+	if password != "" {
+		b.WriteString(password + "\n")
+	}
+	b.WriteString(mark + "\n" + script + "\n" + mark + "\n")
+	return b.String()
+}
+
+// wrapped is how to start a script: the command line (no value in it) and
+// the bytes to send on its stdin first.
+type wrapped struct {
+	line  string
+	stdin string
+}
+
+// wrap wraps script for a session of its own: the reader, through sudo when
+// asked; the script's stdin is what follows the frame.
+func wrap(script string, sudo bool, password string) wrapped {
+	m := boundary()
+	if !sudo {
+		return wrapped{line: "/bin/sh -c " + modules.ShellQuote(reader(m, "")), stdin: framed("", m, script)}
+	}
+	return wrapped{line: sudoCmd(password) + "/bin/sh -c " + modules.ShellQuote(reader(m, "")), stdin: framed(password, m, script)}
+}
+
+// shellText is the text the long-lived shell evals for script (stdin
+// /dev/null): the script itself, or through sudo the reader with its frame
+// as a here-document.
+func shellText(script string, sudo bool, password string) string {
+	if !sudo {
+		return script
+	}
+	m, h := boundary(), boundary()
+	return sudoCmd(password) + "/bin/sh -c " + modules.ShellQuote(reader(m, "exec </dev/null; ")) +
+		" <<'" + h + "'\n" + framed(password, m, script) + h + "\n"
+}
