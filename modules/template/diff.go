@@ -20,6 +20,9 @@ func unifiedDiff(aName, bName, a, b string) string {
 		return fmt.Sprintf("--- %s\n+++ %s\n(files too large for a diff: %d and %d lines)\n", aName, bName, len(al), len(bl))
 	}
 	ops := diffOps(al, bl)
+	if strings.Contains(b, Masked) {
+		hideOldOfSensitive(ops)
+	}
 	var out strings.Builder
 	fmt.Fprintf(&out, "--- %s\n+++ %s\n", aName, bName)
 	const ctx = 3
@@ -72,6 +75,29 @@ func unifiedDiff(aName, bName, a, b string) string {
 		i = stop
 	}
 	return out.String()
+}
+
+// hideOldOfSensitive hides the old side of every run of changed lines in
+// which a new line holds a sensitive value: what such a line held before
+// is likely the old secret (an old password, an old private key), whatever
+// text now surrounds it.
+func hideOldOfSensitive(ops []op) {
+	for i := 0; i < len(ops); {
+		if ops[i].kind == ' ' {
+			i++
+			continue
+		}
+		end, secret := i, false
+		for ; end < len(ops) && ops[end].kind != ' '; end++ {
+			secret = secret || ops[end].kind == '+' && strings.Contains(ops[end].text, Masked)
+		}
+		for j := i; j < end && secret; j++ {
+			if ops[j].kind == '-' {
+				ops[j].text = Masked
+			}
+		}
+		i = end
+	}
 }
 
 type op struct {

@@ -65,3 +65,39 @@ func TestTemplate_realHost(t *testing.T) {
 		})
 	}
 }
+
+// The old content of lines that now hold a sensitive value stays hidden on
+// a real host, whatever the old lines looked like (another key name, a
+// multi-line private key).
+func TestTemplate_realHostOldSecretHidden(t *testing.T) {
+	bed := testbed.New(t, "web")
+	h := bed.Host("web")
+	tg, err := bed.Target("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := "version = 2.4.0\ndb_password = 0ld-C4NARY\n-----BEGIN OLD KEY-----\nMIIEvQ-C4NARY-keyline\n-----END OLD KEY-----\n"
+	if _, err := h.Exec(t.Context(), "printf '%s' '"+old+"' > /etc/app/app.conf && chmod 0600 /etc/app/app.conf"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app.conf.tmpl"), []byte("version = ${version}\npassword: ${password}\n${password}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &modtest.Runner{T: t, Env: &modtest.Env{ID: "r1", Targets: map[string]modules.Target{"web": tg}}, Host: "web", Dir: dir, Ctx: modtest.EvalContext()}
+	m := &Template{}
+	p := r.Plan(m, r.Decode(m, `template {
+  source      = "app.conf.tmpl"
+  destination = "/etc/app/app.conf"
+  vars        = { version = var.version, password = var.secret }
+  sudo        = true
+}`))
+	if p.Change != modules.Update || !strings.Contains(p.Detail, "-(sensitive)") {
+		t.Fatalf("plan %s:\n%s", p.Change, p.Detail)
+	}
+	for _, s := range []string{"C4NARY", "OLD KEY", "hunter2"} {
+		if strings.Contains(p.Detail+p.Summary, s) {
+			t.Errorf("the plan shows %q:\n%s", s, p.Detail)
+		}
+	}
+}
