@@ -5,7 +5,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(openssh-server openssh-client sudo iproute2 util-linux procps coreutils tar zstd rsync
       nginx-light postgresql postgresql-client mariadb-server mariadb-client
-      ansible-core time curl python3) # the last line: scripts/bench.sh (Ansible side by side, GNU time)
+      ansible-core time curl python3 # this line: scripts/bench.sh (Ansible side by side, GNU time)
+      chromium) # the HTML report tests open it in a real headless browser
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -21,6 +21,7 @@ import (
 	"github.com/upgrader-dev/upgrader/executor"
 	"github.com/upgrader-dev/upgrader/executor/journal"
 	"github.com/upgrader-dev/upgrader/lang"
+	"github.com/upgrader-dev/upgrader/report"
 )
 
 func init() {
@@ -87,6 +88,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	opts := executor.Options{Config: cfg, Registry: reg, StateDir: stateDir, Hosts: hosts, Parallelism: c.parallelism,
 		Vars: vars, VarFiles: varFiles, Version: version, RunID: *runID}
 
+	var plan *executor.Plan
 	if *runID == "" { // the background half of -detach skips the plan: its parent showed it
 		p, err := executor.MakePlan(ctx, opts)
 		if err != nil {
@@ -125,10 +127,11 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if *detach {
-			return detachApply(args, stateDir, stdout, stderr)
+			return detachApply(args, stateDir, p, stdout, stderr)
 		}
+		plan = p
 	}
-	return executeRun(ctx, stdout, stderr, &c, st, tty && !c.json, stateDir, func(o executor.Options) (*executor.Summary, error) {
+	return executeRun(ctx, stdout, stderr, &c, st, tty && !c.json, stateDir, plan, func(o executor.Options) (*executor.Summary, error) {
 		return executor.Apply(ctx, o)
 	}, opts)
 }
@@ -146,7 +149,8 @@ func warnUnfinished(stateDir string, stderr io.Writer) {
 }
 
 // executeRun runs apply, resume or rollback with the live view and maps the result to an exit code.
-func executeRun(ctx context.Context, stdout, stderr io.Writer, c *common, st views.Style, tty bool, stateDir string,
+// plan, for apply, is kept beside the journal for the report.
+func executeRun(ctx context.Context, stdout, stderr io.Writer, c *common, st views.Style, tty bool, stateDir string, plan *executor.Plan,
 	do func(executor.Options) (*executor.Summary, error), opts executor.Options) int {
 	var live *views.Live
 	if c.json {
@@ -155,12 +159,22 @@ func executeRun(ctx context.Context, stdout, stderr io.Writer, c *common, st vie
 		live = views.NewLive(stdout, st, tty)
 		opts.Observer = live.Event
 	}
+	rep := &runReporter{stateDir: stateDir, cfg: opts.Config, plan: plan}
+	opts.Observer = rep.observe(opts.Observer)
 	if tty && !c.json {
 		opts.Prompt = terminalPrompt(stdout)
 	}
 	sum, err := do(opts)
 	if live != nil {
 		live.Close()
+	}
+	reportPath := ""
+	if err == nil {
+		// A report that cannot be written does not change the run's outcome.
+		var rerr error
+		if reportPath, rerr = rep.finish(); rerr != nil {
+			fmt.Fprintf(stderr, "upgrader: warning: the run's report: %s\n", rerr)
+		}
 	}
 	if err != nil {
 		var le *journal.LockedError
@@ -173,6 +187,9 @@ func executeRun(ctx context.Context, stdout, stderr io.Writer, c *common, st vie
 	}
 	if !c.json {
 		views.Summary(stdout, sum, stateDir, st)
+		if reportPath != "" {
+			fmt.Fprintf(stdout, "Report: %s\n", reportPath)
+		}
 	}
 	return sum.ExitCode
 }
@@ -243,10 +260,14 @@ func askSensitive(sp *executor.SavedPlan, vars []string, w io.Writer) []string {
 // detachApply re-executes upgrader in the background with a chosen run id,
 // its output in runs/RUN/output.log, in a session of its own (setsid) so
 // that closing the terminal does not stop it.
-func detachApply(args []string, stateDir string, stdout, stderr io.Writer) int {
+func detachApply(args []string, stateDir string, p *executor.Plan, stdout, stderr io.Writer) int {
 	id := journal.NewRunID(time.Now())
 	runDir := journal.RunDir(stateDir, id)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
+		return exitInvalid
+	}
+	if err := report.WritePlan(stateDir, id, p); err != nil {
 		fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
 		return exitInvalid
 	}

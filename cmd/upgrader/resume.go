@@ -45,7 +45,7 @@ func continueRun(name string, fs *flag.FlagSet, c *common, args []string, stdout
 	opts.Hosts = hosts
 	st := views.NewStyle(fileOf(stdout), c.noColor)
 	tty := interactive && views.IsTerminal(os.Stdin) && views.IsTerminal(fileOf(stdout)) && !c.json
-	return executeRun(ctx, stdout, stderr, c, st, tty, stateDir, func(o executor.Options) (*executor.Summary, error) {
+	return executeRun(ctx, stdout, stderr, c, st, tty, stateDir, nil, func(o executor.Options) (*executor.Summary, error) {
 		return do(ctx, o, run)
 	}, opts)
 }

@@ -45,6 +45,20 @@ func (s *settings) logName(i int) string {
 	return l.Path
 }
 
+// bounds names the window's limits as Record.Over names the metrics.
+func (s *settings) bounds() map[string]float64 {
+	out := map[string]float64{}
+	for name, v := range map[string]*float64{"cpu": s.MaxCPU, "memory": s.MaxMem, "disk": s.MaxDisk, "load": s.MaxLoad} {
+		if v != nil {
+			out[name] = *v
+		}
+	}
+	for i, l := range s.Logs {
+		out["log "+s.logName(i)] = float64(l.MaxMatches)
+	}
+	return out
+}
+
 // evaluate judges one sample record against the bounds, updating the
 // breach timers and kept log lines in st, and sets rec.Over. It returns why
 // the window fails, if it does. The live window and the judgement of a window

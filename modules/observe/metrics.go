@@ -38,6 +38,10 @@ type Record struct {
 	Interval string     `json:"interval,omitempty"`
 	Hosts    []string   `json:"hosts,omitempty"`
 	Resumed  bool       `json:"resumed,omitempty"`
+	// Bounds: the window's limits by the names Over uses ("cpu", "memory",
+	// "disk", "load", "log PATH"), so a report can draw them without the configuration.
+	Bounds    map[string]float64 `json:"bounds,omitempty"`
+	BreachFor string             `json:"breach_for,omitempty"`
 
 	// sample; Host is "" for the one line of a window without hosts.
 	Host string   `json:"host,omitempty"`
@@ -61,6 +65,8 @@ type Record struct {
 	Error       string `json:"error,omitempty"`
 	// Over: the bounds this sample is above ("cpu", "mem", "load", "disk /").
 	Over []string `json:"over,omitempty"`
+	// Deciding: this sample made the window fail (a bound breached long enough).
+	Deciding bool `json:"deciding,omitempty"`
 
 	// end; also "window" says judged when the deadline passed while upgrader was down.
 	Outcome string `json:"outcome,omitempty"` // passed | approved | failed | judged_passed | judged_failed

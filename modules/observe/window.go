@@ -122,7 +122,7 @@ func (w *window) run(ctx context.Context) (*modules.Outcome, error) {
 	}
 	d := dl
 	if err := w.out.write(&Record{Type: RecordWindow, Node: w.node, TS: w.now().UTC(), Deadline: &d,
-		Interval: w.s.Interval.String(), Hosts: w.s.Hosts, Resumed: w.resumed}); err != nil {
+		Interval: w.s.Interval.String(), Hosts: w.s.Hosts, Resumed: w.resumed, Bounds: w.s.bounds(), BreachFor: w.s.BreachFor.String()}); err != nil {
 		return nil, err
 	}
 	verb := "observing"
@@ -329,7 +329,9 @@ func (w *window) round(ctx context.Context) error {
 		if h != "" {
 			w.fill(rec, h, res[i].raw, res[i].err)
 		}
-		fails = append(fails, w.s.evaluate(w.st, rec)...)
+		f := w.s.evaluate(w.st, rec)
+		rec.Deciding = len(f) > 0
+		fails = append(fails, f...)
 		recs[i] = rec
 	}
 	w.st.Samples += len(recs)
