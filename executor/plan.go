@@ -64,6 +64,7 @@ type PlanAction struct {
 	Change   string            `json:"change"`
 	Summary  string            `json:"summary"`
 	Detail   string            `json:"detail,omitempty"`
+	Data     json.RawMessage   `json:"data,omitempty"` // a module's structured plan (schema_check: differences)
 	Reason   string            `json:"reason,omitempty"`
 	Undo     string            `json:"undo,omitempty"`
 	Warnings []string          `json:"warnings,omitempty"`
@@ -328,6 +329,9 @@ func fillAction(a *PlanAction, mp *modules.Plan, err error, cfg *lang.Config) {
 		a.Summary = redactWith(cfg, mp.Summary)
 	}
 	a.Detail, a.Reason = redactWith(cfg, mp.Detail), redactWith(cfg, mp.Reason)
+	if d := redactWith(cfg, string(mp.Data)); json.Valid([]byte(d)) {
+		a.Data = json.RawMessage(d)
+	}
 	if mp.Undo != "" {
 		a.Undo = mp.Undo
 	}

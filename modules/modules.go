@@ -233,6 +233,9 @@ type Plan struct {
 	Outputs map[string]cty.Value
 	// Warnings (e.g. "MySQL migrations are not transactional").
 	Warnings []string
+	// Data is the plan for programs, when Detail has a structure worth
+	// keeping (schema_check's differences): plan -json prints it as "data".
+	Data json.RawMessage
 }
 
 // Outcome is what Apply returns.

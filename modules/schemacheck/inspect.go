@@ -61,21 +61,24 @@ func inspectPostgres(ctx context.Context, db *sql.DB, views bool) (*Schema, erro
 	s := newSchema()
 	err := query(ctx, db, `
 SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text
+       pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> ty.typcollation THEN co.collname ELSE '' END
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type ty ON ty.oid = a.atttypid
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped AND `+pgUserSchemas+`
   AND NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.objid = c.oid AND dep.deptype = 'e')
 ORDER BY n.nspname, c.relname, a.attnum`, func(r *sql.Rows) error {
-		var schema, table, col, typ, identity, generated string
+		var schema, table, col, typ, identity, generated, collation string
 		var nullable bool
 		var def sql.NullString
-		if err := r.Scan(&schema, &table, &col, &typ, &nullable, &def, &identity, &generated); err != nil {
+		if err := r.Scan(&schema, &table, &col, &typ, &nullable, &def, &identity, &generated, &collation); err != nil {
 			return err
 		}
-		c := &Column{Name: col, Type: normType(typ), Nullable: nullable, Default: normDefault("postgres", def.String, !def.Valid)}
+		c := &Column{Name: col, Type: normType(typ), Nullable: nullable, Default: normDefault("postgres", def.String, !def.Valid), Collation: collation}
 		switch identity {
 		case "a":
 			c.Default = "generated always as identity"
@@ -96,7 +99,7 @@ SELECT n.nspname, c.relname, con.conname, con.contype::text, pg_get_constraintde
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE con.contype IN ('p', 'u', 'f') AND `+pgUserSchemas, func(r *sql.Rows) error {
+WHERE con.contype IN ('p', 'u', 'f', 'c') AND `+pgUserSchemas, func(r *sql.Rows) error {
 		var schema, table, name, typ, def string
 		if err := r.Scan(&schema, &table, &name, &typ, &def); err != nil {
 			return err
@@ -112,6 +115,8 @@ WHERE con.contype IN ('p', 'u', 'f') AND `+pgUserSchemas, func(r *sql.Rows) erro
 			t.Uniques[strings.TrimPrefix(def, "UNIQUE ")] = name
 		case "f":
 			t.FKs[strings.TrimPrefix(def, "FOREIGN KEY ")] = name
+		case "c":
+			t.Checks[normDef(strings.TrimPrefix(def, "CHECK "), "")] = name
 		}
 		return nil
 	})
@@ -165,6 +170,9 @@ GROUP BY n.nspname, t.typname`, func(r *sql.Rows) error {
 	if err != nil {
 		return nil, err
 	}
+	if err := inspectPostgresMore(ctx, db, s); err != nil {
+		return nil, err
+	}
 	if !views {
 		return s, nil
 	}
@@ -188,20 +196,92 @@ WHERE c.relkind IN ('v', 'm') AND `+pgUserSchemas, func(r *sql.Rows) error {
 	return s, nil
 }
 
+// inspectPostgresMore reads what a DBA compares beyond tables and keys:
+// triggers, sequences (not those behind identity columns: the column says
+// it), functions and procedures (not those of extensions).
+func inspectPostgresMore(ctx context.Context, db *sql.DB, s *Schema) error {
+	err := query(ctx, db, `
+SELECT n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid, true)
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal AND `+pgUserSchemas, func(r *sql.Rows) error {
+		var schema, table, name, def string
+		if err := r.Scan(&schema, &table, &name, &def); err != nil {
+			return err
+		}
+		if t, ok := s.Tables[pgName(schema, table)]; ok {
+			t.Triggers[name] = normDef(def, "")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = query(ctx, db, `
+SELECT n.nspname, c.relname, format_type(q.seqtypid, NULL), q.seqstart, q.seqincrement, q.seqmin, q.seqmax, q.seqcycle
+FROM pg_sequence q
+JOIN pg_class c ON c.oid = q.seqrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE `+pgUserSchemas+`
+  AND NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.objid = c.oid AND dep.deptype IN ('i', 'e'))`, func(r *sql.Rows) error {
+		var schema, name, typ string
+		var start, incr, min, max int64
+		var cycle bool
+		if err := r.Scan(&schema, &name, &typ, &start, &incr, &min, &max, &cycle); err != nil {
+			return err
+		}
+		s.Sequences[pgName(schema, name)] = sequenceDef(normType(typ), start, incr, min, max, cycle)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return query(ctx, db, `
+SELECT n.nspname, p.proname, p.prokind::text, pg_get_function_identity_arguments(p.oid), pg_get_functiondef(p.oid)
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.prokind IN ('f', 'p') AND `+pgUserSchemas+`
+  AND NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.objid = p.oid AND dep.deptype = 'e')`, func(r *sql.Rows) error {
+		var schema, name, kind, args, def string
+		if err := r.Scan(&schema, &name, &kind, &args, &def); err != nil {
+			return err
+		}
+		what := "function"
+		if kind == "p" {
+			what = "procedure"
+		}
+		s.Routines[what+" "+pgName(schema, name)+"("+args+")"] = normDef(def, "")
+		return nil
+	})
+}
+
+func sequenceDef(typ string, start, incr, min, max int64, cycle bool) string {
+	c := "no cycle"
+	if cycle {
+		c = "cycle"
+	}
+	return fmt.Sprintf("%s start %d increment %d min %d max %d %s", typ, start, incr, min, max, c)
+}
+
 func inspectMySQL(ctx context.Context, db *sql.DB, dbName string, views bool) (*Schema, error) {
 	s := newSchema()
 	err := query(ctx, db, `
-SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_DEFAULT, c.EXTRA
+SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE, c.COLUMN_DEFAULT, c.EXTRA,
+       COALESCE(c.COLLATION_NAME, ''), COALESCE(t.TABLE_COLLATION, '')
 FROM information_schema.COLUMNS c
 JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
 WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
 ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`, func(r *sql.Rows) error {
-		var table, col, typ, nullable, extra string
+		var table, col, typ, nullable, extra, collation, tableCollation string
 		var def sql.NullString
-		if err := r.Scan(&table, &col, &typ, &nullable, &def, &extra); err != nil {
+		if err := r.Scan(&table, &col, &typ, &nullable, &def, &extra, &collation, &tableCollation); err != nil {
 			return err
 		}
 		c := &Column{Name: col, Type: normType(typ), Nullable: nullable == "YES", Default: normDefault("mysql", def.String, !def.Valid)}
+		if collation != tableCollation {
+			c.Collation = collation // the table's default is shown once, on the table
+		}
 		extra = strings.ToLower(strings.TrimSpace(extra))
 		extra = strings.ReplaceAll(extra, "current_timestamp()", "current_timestamp")
 		extra = strings.TrimSpace(strings.ReplaceAll(extra, "default_generated", ""))
@@ -210,6 +290,7 @@ ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`, func(r *sql.Rows) error {
 		}
 		t := s.table(table)
 		t.Columns = append(t.Columns, c)
+		t.Collation = tableCollation
 		return nil
 	})
 	if err != nil {
@@ -318,6 +399,9 @@ ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`, func(r *sql.Rows) error {
 			t.Indexes[x.typ+" "+cols] = x.name
 		}
 	}
+	if err := inspectMySQLMore(ctx, db, dbName, s); err != nil {
+		return nil, err
+	}
 	if !views {
 		return s, nil
 	}
@@ -334,4 +418,111 @@ SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCH
 		return nil, err
 	}
 	return s, nil
+}
+
+// inspectMySQLMore reads check constraints, triggers, routines and
+// (MariaDB) sequences. Enum types are column types there, compared already.
+func inspectMySQLMore(ctx context.Context, db *sql.DB, dbName string, s *Schema) error {
+	checks := func(r *sql.Rows) error {
+		var table, name, clause string
+		if err := r.Scan(&table, &name, &clause); err != nil {
+			return err
+		}
+		if t, ok := s.Tables[table]; ok {
+			t.Checks["("+normDef(strings.ReplaceAll(clause, "`", ""), dbName)+")"] = name
+		}
+		return nil
+	}
+	// MariaDB names a check's table in CHECK_CONSTRAINTS (names are per
+	// table there); MySQL 8 only through TABLE_CONSTRAINTS.
+	err := query(ctx, db, `
+SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA = DATABASE()`, checks)
+	if err != nil && strings.Contains(err.Error(), "TABLE_NAME") {
+		err = query(ctx, db, `
+SELECT tc.TABLE_NAME, cc.CONSTRAINT_NAME, cc.CHECK_CLAUSE
+FROM information_schema.TABLE_CONSTRAINTS tc
+JOIN information_schema.CHECK_CONSTRAINTS cc
+  ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME
+WHERE tc.CONSTRAINT_TYPE = 'CHECK' AND tc.TABLE_SCHEMA = DATABASE()`, checks)
+	}
+	if err != nil {
+		return err
+	}
+	err = query(ctx, db, `
+SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORIENTATION, ACTION_STATEMENT
+FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()`, func(r *sql.Rows) error {
+		var table, name, timing, event, orientation, stmt string
+		if err := r.Scan(&table, &name, &timing, &event, &orientation, &stmt); err != nil {
+			return err
+		}
+		if t, ok := s.Tables[table]; ok {
+			t.Triggers[name] = normDef(fmt.Sprintf("%s %s FOR EACH %s %s", timing, event, orientation, stmt), dbName)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	params := map[string][]string{}
+	err = query(ctx, db, `
+SELECT SPECIFIC_NAME, COALESCE(PARAMETER_MODE, ''), COALESCE(PARAMETER_NAME, ''), DTD_IDENTIFIER
+FROM information_schema.PARAMETERS
+WHERE SPECIFIC_SCHEMA = DATABASE() AND ORDINAL_POSITION > 0
+ORDER BY SPECIFIC_NAME, ORDINAL_POSITION`, func(r *sql.Rows) error {
+		var routine, mode, name, typ string
+		if err := r.Scan(&routine, &mode, &name, &typ); err != nil {
+			return err
+		}
+		params[routine] = append(params[routine], strings.TrimSpace(mode+" "+name+" "+typ))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = query(ctx, db, `
+SELECT ROUTINE_NAME, ROUTINE_TYPE, COALESCE(DTD_IDENTIFIER, ''), IS_DETERMINISTIC, SQL_DATA_ACCESS, COALESCE(ROUTINE_DEFINITION, '')
+FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()`, func(r *sql.Rows) error {
+		var name, kind, returns, deterministic, access, body string
+		if err := r.Scan(&name, &kind, &returns, &deterministic, &access, &body); err != nil {
+			return err
+		}
+		def := "(" + strings.Join(params[name], ", ") + ")"
+		if returns != "" {
+			def += " RETURNS " + returns
+		}
+		if deterministic == "YES" {
+			def += " DETERMINISTIC"
+		}
+		def += " " + access + " " + body
+		s.Routines[strings.ToLower(kind)+" "+name] = normDef(def, dbName)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var seqs []string
+	err = query(ctx, db, `
+SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'SEQUENCE'`, func(r *sql.Rows) error {
+		var name string
+		if err := r.Scan(&name); err != nil {
+			return err
+		}
+		seqs = append(seqs, name)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range seqs {
+		// A sequence is a one-row table on MariaDB; its name comes from the catalog.
+		q := "SELECT start_value, increment, minimum_value, maximum_value, cycle_option FROM `" + strings.ReplaceAll(name, "`", "``") + "`"
+		var start, incr, min, max int64
+		var cycle bool
+		if err := db.QueryRowContext(ctx, q).Scan(&start, &incr, &min, &max, &cycle); err != nil {
+			return fmt.Errorf("sequence %s: %w", name, err)
+		}
+		s.Sequences[name] = sequenceDef("bigint", start, incr, min, max, cycle)
+	}
+	return nil
 }

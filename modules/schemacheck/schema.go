@@ -2,53 +2,75 @@ package schemacheck
 
 import (
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 )
 
 // Schema is what schema_check compares: the user tables of one database,
-// and optionally its views and enum types, with every type, default and
-// definition already normalised (see normalize.go).
+// its views, enum types, sequences and routines, with every type, default
+// and definition already normalised (see normalize.go).
 type Schema struct {
-	Tables map[string]*Table
-	Views  map[string]string // name -> normalised definition
-	Enums  map[string]string // name -> "('a', 'b')"
+	Tables    map[string]*Table
+	Views     map[string]string // name -> normalised definition
+	Enums     map[string]string // name -> "('a', 'b')"
+	Sequences map[string]string // name -> "bigint start 1 increment 1 min 1 max 9223372036854775807 no cycle"
+	Routines  map[string]string // "function f(integer)" / "procedure p" -> normalised definition
 }
 
 // Table is one table. Constraints and indexes are keyed by their definition,
 // not their name: the same index under another generated name is not drift.
+// Triggers are keyed by name (a trigger's definition contains its name).
 type Table struct {
-	Name    string
-	Columns []*Column // by position
-	PK      string    // "(id, region)"; "" when none
-	Uniques map[string]string
-	Indexes map[string]string
-	FKs     map[string]string
+	Name      string
+	Columns   []*Column // by position
+	PK        string    // "(id, region)"; "" when none
+	Uniques   map[string]string
+	Indexes   map[string]string
+	FKs       map[string]string
+	Checks    map[string]string // definition -> name
+	Triggers  map[string]string // name -> normalised definition
+	Collation string            // MySQL/MariaDB: the table's default collation; "" on PostgreSQL
 }
 
 // Column is one column.
 type Column struct {
-	Name     string
-	Type     string
-	Nullable bool
-	Default  string // "" when none
+	Name      string
+	Type      string
+	Nullable  bool
+	Default   string // "" when none
+	Collation string // "" when the type's (PostgreSQL) or the table's (MySQL) default
+}
+
+// Difference is one line of the diff, for programs (plan -json "data").
+type Difference struct {
+	Change    string `json:"change"`          // "+" only in the reference, "-" only in the database, "~" both, different
+	Object    string `json:"object"`          // table, column, primary key, unique, index, foreign key, check, trigger, collation, view, enum, sequence, function, procedure
+	Table     string `json:"table,omitempty"` // the table a column, key, index, check or trigger belongs to
+	Name      string `json:"name"`
+	Database  string `json:"database,omitempty"`  // its definition in the database ("" when absent)
+	Reference string `json:"reference,omitempty"` // its definition in the reference
+	text      string // the line as the human diff prints it (without the table indent)
 }
 
 func newSchema() *Schema {
-	return &Schema{Tables: map[string]*Table{}, Views: map[string]string{}, Enums: map[string]string{}}
+	return &Schema{Tables: map[string]*Table{}, Views: map[string]string{}, Enums: map[string]string{},
+		Sequences: map[string]string{}, Routines: map[string]string{}}
 }
 
 func (s *Schema) table(name string) *Table {
 	t, ok := s.Tables[name]
 	if !ok {
-		t = &Table{Name: name, Uniques: map[string]string{}, Indexes: map[string]string{}, FKs: map[string]string{}}
+		t = &Table{Name: name, Uniques: map[string]string{}, Indexes: map[string]string{}, FKs: map[string]string{},
+			Checks: map[string]string{}, Triggers: map[string]string{}}
 		s.Tables[name] = t
 	}
 	return t
 }
 
-// drop removes tables (and views) matching any ignore pattern (path.Match globs).
+// drop removes the objects whose name matches any ignore pattern (path.Match
+// globs): tables, views, enums, sequences and routines (by bare name).
 func (s *Schema) drop(ignore []string) {
 	match := func(name string) bool {
 		for _, p := range ignore {
@@ -58,20 +80,25 @@ func (s *Schema) drop(ignore []string) {
 		}
 		return false
 	}
-	for n := range s.Tables {
-		if match(n) {
-			delete(s.Tables, n)
-		}
+	for _, m := range []map[string]string{s.Views, s.Enums, s.Sequences} {
+		maps.DeleteFunc(m, func(n, _ string) bool { return match(n) })
 	}
-	for n := range s.Views {
-		if match(n) {
-			delete(s.Views, n)
-		}
-	}
+	maps.DeleteFunc(s.Tables, func(n string, _ *Table) bool { return match(n) })
+	maps.DeleteFunc(s.Routines, func(n, _ string) bool { return match(routineName(n)) })
+}
+
+// routineName is "f" of "function f(integer)".
+func routineName(key string) string {
+	_, n, _ := strings.Cut(key, " ")
+	n, _, _ = strings.Cut(n, "(")
+	return n
 }
 
 func (c *Column) String() string {
 	s := c.Name + " " + c.Type
+	if c.Collation != "" {
+		s += " COLLATE " + c.Collation
+	}
 	if c.Nullable {
 		s += " NULL"
 	} else {
@@ -99,54 +126,157 @@ func orNone(s string) string {
 
 // Diff lists how db differs from ref: "-" only in db, "+" only in ref, "~"
 // db's value -> ref's value. Empty when they match. Each difference appears
-// once, tables in name order.
+// once, tables in name order, grouped per table.
 func Diff(db, ref *Schema) string {
+	return Render(Differences(db, ref))
+}
+
+// Render prints differences as the human diff: table-level ones indented
+// under a "~ table NAME" header.
+func Render(ds []Difference) string {
 	var b strings.Builder
-	for _, name := range union(keys(db.Tables), keys(ref.Tables)) {
-		a, r := db.Tables[name], ref.Tables[name]
-		switch {
-		case a == nil:
-			fmt.Fprintf(&b, "+ table %s (%s)\n", name, plural(len(r.Columns), "column"))
-		case r == nil:
-			fmt.Fprintf(&b, "- table %s (%s)\n", name, plural(len(a.Columns), "column"))
-		default:
-			if lines := diffTable(a, r); len(lines) > 0 {
-				fmt.Fprintf(&b, "~ table %s\n", name)
-				for _, l := range lines {
-					b.WriteString("    " + l + "\n")
-				}
-			}
+	table := ""
+	for _, d := range ds {
+		if d.Table == "" {
+			table = ""
+			b.WriteString(d.text + "\n")
+			continue
 		}
-	}
-	for _, name := range union(keys(db.Views), keys(ref.Views)) {
-		a, okA := db.Views[name]
-		r, okR := ref.Views[name]
-		switch {
-		case !okA:
-			fmt.Fprintf(&b, "+ view %s\n", name)
-		case !okR:
-			fmt.Fprintf(&b, "- view %s\n", name)
-		case a != r:
-			fmt.Fprintf(&b, "~ view %s: definition differs\n      database:  %s\n      reference: %s\n", name, a, r)
+		if d.Table != table {
+			table = d.Table
+			fmt.Fprintf(&b, "~ table %s\n", table)
 		}
-	}
-	for _, name := range union(keys(db.Enums), keys(ref.Enums)) {
-		a, okA := db.Enums[name]
-		r, okR := ref.Enums[name]
-		switch {
-		case !okA:
-			fmt.Fprintf(&b, "+ enum %s %s\n", name, r)
-		case !okR:
-			fmt.Fprintf(&b, "- enum %s %s\n", name, a)
-		case a != r:
-			fmt.Fprintf(&b, "~ enum %s: %s -> %s\n", name, a, r)
+		for _, l := range strings.Split(d.text, "\n") {
+			b.WriteString("    " + l + "\n")
 		}
 	}
 	return b.String()
 }
 
-func diffTable(a, r *Table) []string {
-	var out []string
+// Differences compares db with ref, in the order Render prints them:
+// tables (each with its own changes), views, enums, sequences, routines.
+func Differences(db, ref *Schema) []Difference {
+	var out []Difference
+	for _, name := range union(db.Tables, ref.Tables) {
+		a, r := db.Tables[name], ref.Tables[name]
+		switch {
+		case a == nil:
+			out = append(out, Difference{Change: "+", Object: "table", Name: name, Reference: tableDef(r),
+				text: fmt.Sprintf("+ table %s (%s)", name, plural(len(r.Columns), "column"))})
+		case r == nil:
+			out = append(out, Difference{Change: "-", Object: "table", Name: name, Database: tableDef(a),
+				text: fmt.Sprintf("- table %s (%s)", name, plural(len(a.Columns), "column"))})
+		default:
+			out = append(out, diffTable(a, r)...)
+		}
+	}
+	out = append(out, diffNamed("view", db.Views, ref.Views, "", definitionDiffers)...)
+	out = append(out, diffNamed("enum", db.Enums, ref.Enums, "", inline)...)
+	out = append(out, diffNamed("sequence", db.Sequences, ref.Sequences, "", inline)...)
+	for _, kind := range []string{"function", "procedure"} {
+		out = append(out, diffNamed(kind, routines(db, kind), routines(ref, kind), "", definitionDiffers)...)
+	}
+	return out
+}
+
+// routines are the schema's routines of one kind, by "name(arguments)".
+func routines(s *Schema, kind string) map[string]string {
+	out := map[string]string{}
+	for key, def := range s.Routines {
+		if k, name, _ := strings.Cut(key, " "); k == kind {
+			out[name] = def
+		}
+	}
+	return out
+}
+
+// tableDef is a table's columns, for programs reading a "+"/"-" table.
+func tableDef(t *Table) string {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = c.String()
+	}
+	return "(" + strings.Join(cols, ", ") + ")"
+}
+
+func added(object, name, table, def, text string) Difference {
+	return Difference{Change: "+", Object: object, Table: table, Name: name, Reference: def, text: "+ " + text}
+}
+
+func removed(object, name, table, def, text string) Difference {
+	return Difference{Change: "-", Object: object, Table: table, Name: name, Database: def, text: "- " + text}
+}
+
+// How a named object present on both sides with different definitions is
+// printed: on one line (enums, sequences), or with both definitions under it.
+const (
+	inline            = false
+	definitionDiffers = true
+)
+
+// diffNamed compares objects keyed by name (views, enums, sequences,
+// routines, triggers).
+func diffNamed(object string, a, r map[string]string, table string, long bool) []Difference {
+	var out []Difference
+	for _, name := range union(a, r) {
+		x, okA := a[name]
+		y, okR := r[name]
+		switch {
+		case !okA:
+			text := object + " " + name
+			if !long {
+				text += " " + y
+			}
+			out = append(out, added(object, name, table, y, text))
+		case !okR:
+			text := object + " " + name
+			if !long {
+				text += " " + x
+			}
+			out = append(out, removed(object, name, table, x, text))
+		case x != y:
+			d := Difference{Change: "~", Object: object, Table: table, Name: name, Database: x, Reference: y}
+			if long {
+				dx, dy := around(x, y)
+				d.text = fmt.Sprintf("~ %s %s: definition differs\n      database:  %s\n      reference: %s", object, name, dx, dy)
+			} else {
+				d.text = fmt.Sprintf("~ %s %s: %s -> %s", object, name, x, y)
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// around shortens two long one-line definitions to the part where they
+// start to differ, so a 3 KB function body still fits a terminal; programs
+// get both in full.
+func around(a, b string) (string, string) {
+	const width, before = 160, 40
+	if len(a) <= width && len(b) <= width {
+		return a, b
+	}
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	start := max(0, i-before)
+	cut := func(s string) string {
+		out := s[start:]
+		if len(out) > width {
+			out = out[:width] + "…"
+		}
+		if start > 0 {
+			out = "…" + out
+		}
+		return strings.ToValidUTF8(out, "")
+	}
+	return cut(a), cut(b)
+}
+
+func diffTable(a, r *Table) []Difference {
+	var out []Difference
+	t := a.Name
 	ac, rc := map[string]*Column{}, map[string]*Column{}
 	var order []string
 	for _, c := range a.Columns {
@@ -159,73 +289,92 @@ func diffTable(a, r *Table) []string {
 			order = append(order, c.Name)
 		}
 	}
+	change := func(object, name, x, y, text string) {
+		out = append(out, Difference{Change: "~", Object: object, Table: t, Name: name, Database: x, Reference: y, text: text})
+	}
 	for _, n := range order {
 		x, y := ac[n], rc[n]
 		switch {
 		case x == nil:
-			out = append(out, "+ column "+y.String())
+			out = append(out, added("column", n, t, y.String(), "column "+y.String()))
 		case y == nil:
-			out = append(out, "- column "+x.String())
+			out = append(out, removed("column", n, t, x.String(), "column "+x.String()))
 		default:
 			if x.Type != y.Type {
-				out = append(out, fmt.Sprintf("~ column %s: type %s -> %s", n, x.Type, y.Type))
+				change("column", n, x.String(), y.String(), fmt.Sprintf("~ column %s: type %s -> %s", n, x.Type, y.Type))
+			}
+			if x.Collation != y.Collation {
+				change("column", n, x.String(), y.String(), fmt.Sprintf("~ column %s: collation %s -> %s", n, orDefault(x.Collation), orDefault(y.Collation)))
 			}
 			if x.Nullable != y.Nullable {
-				out = append(out, fmt.Sprintf("~ column %s: %s -> %s", n, nullability(x.Nullable), nullability(y.Nullable)))
+				change("column", n, x.String(), y.String(), fmt.Sprintf("~ column %s: %s -> %s", n, nullability(x.Nullable), nullability(y.Nullable)))
 			}
 			if x.Default != y.Default {
-				out = append(out, fmt.Sprintf("~ column %s: default %s -> %s", n, orNone(x.Default), orNone(y.Default)))
+				change("column", n, x.String(), y.String(), fmt.Sprintf("~ column %s: default %s -> %s", n, orNone(x.Default), orNone(y.Default)))
 			}
 		}
 	}
 	if a.PK != r.PK {
 		switch {
 		case a.PK == "":
-			out = append(out, "+ primary key "+r.PK)
+			out = append(out, added("primary key", "", t, r.PK, "primary key "+r.PK))
 		case r.PK == "":
-			out = append(out, "- primary key "+a.PK)
+			out = append(out, removed("primary key", "", t, a.PK, "primary key "+a.PK))
 		default:
-			out = append(out, fmt.Sprintf("~ primary key %s -> %s", a.PK, r.PK))
+			change("primary key", "", a.PK, r.PK, fmt.Sprintf("~ primary key %s -> %s", a.PK, r.PK))
 		}
 	}
-	out = append(out, diffSet("unique", a.Uniques, r.Uniques)...)
-	out = append(out, diffSet("index", a.Indexes, r.Indexes)...)
-	out = append(out, diffSet("foreign key", a.FKs, r.FKs)...)
+	if a.Collation != r.Collation {
+		change("collation", "", a.Collation, r.Collation, fmt.Sprintf("~ collation %s -> %s", orDefault(a.Collation), orDefault(r.Collation)))
+	}
+	out = append(out, diffSet("unique", t, a.Uniques, r.Uniques)...)
+	out = append(out, diffSet("index", t, a.Indexes, r.Indexes)...)
+	out = append(out, diffSet("foreign key", t, a.FKs, r.FKs)...)
+	out = append(out, diffSet("check", t, a.Checks, r.Checks)...)
+	out = append(out, diffNamed("trigger", a.Triggers, r.Triggers, t, definitionDiffers)...)
 	return out
+}
+
+func orDefault(s string) string {
+	if s == "" {
+		return "(default)"
+	}
+	return s
 }
 
 // diffSet compares definitions (keys); values are names, shown for the
 // reader. A definition that changed under the same name is one "~" line.
-func diffSet(kind string, a, r map[string]string) []string {
-	var removed, added []string
-	for _, def := range union(keys(a), keys(r)) {
+func diffSet(kind, table string, a, r map[string]string) []Difference {
+	var removedDefs, addedDefs []string
+	for _, def := range union(a, r) {
 		_, okA := a[def]
 		_, okR := r[def]
 		switch {
 		case !okA:
-			added = append(added, def)
+			addedDefs = append(addedDefs, def)
 		case !okR:
-			removed = append(removed, def)
+			removedDefs = append(removedDefs, def)
 		}
 	}
-	var out []string
+	var out []Difference
 	pairedAdd := map[string]bool{}
-	for _, da := range removed {
+	for _, da := range removedDefs {
 		paired := false
-		for _, dr := range added {
+		for _, dr := range addedDefs {
 			if !pairedAdd[dr] && a[da] == r[dr] {
-				out = append(out, fmt.Sprintf("~ %s %s: %s -> %s", kind, a[da], da, dr))
+				out = append(out, Difference{Change: "~", Object: kind, Table: table, Name: a[da], Database: da, Reference: dr,
+					text: fmt.Sprintf("~ %s %s: %s -> %s", kind, a[da], da, dr)})
 				pairedAdd[dr], paired = true, true
 				break
 			}
 		}
 		if !paired {
-			out = append(out, fmt.Sprintf("- %s %s %s", kind, a[da], da))
+			out = append(out, removed(kind, a[da], table, da, fmt.Sprintf("%s %s %s", kind, a[da], da)))
 		}
 	}
-	for _, dr := range added {
+	for _, dr := range addedDefs {
 		if !pairedAdd[dr] {
-			out = append(out, fmt.Sprintf("+ %s %s %s", kind, r[dr], dr))
+			out = append(out, added(kind, r[dr], table, dr, fmt.Sprintf("%s %s %s", kind, r[dr], dr)))
 		}
 	}
 	return out
@@ -238,39 +387,24 @@ func plural(n int, w string) string {
 	return fmt.Sprintf("%d %ss", n, w)
 }
 
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
+// union is the sorted keys of both maps.
+func union[V any](a, b map[string]V) []string {
+	out := slices.AppendSeq(slices.Collect(maps.Keys(a)), maps.Keys(b))
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
-func union(a, b []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, l := range [][]string{a, b} {
-		for _, k := range l {
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, k)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// summary counts a diff's top-level lines for a one-line plan summary.
-func summary(diff string) string {
+// summary counts a diff's differences for a one-line plan summary (a table
+// with changes counts each of them).
+func summary(ds []Difference) string {
 	var add, del, chg int
-	for _, l := range strings.Split(diff, "\n") {
-		switch {
-		case strings.HasPrefix(l, "+ "):
+	for _, d := range ds {
+		switch d.Change {
+		case "+":
 			add++
-		case strings.HasPrefix(l, "- "):
+		case "-":
 			del++
-		case strings.HasPrefix(l, "~ "):
+		case "~":
 			chg++
 		}
 	}

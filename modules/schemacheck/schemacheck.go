@@ -1,9 +1,11 @@
 // Package schemacheck owns the schema_check node: it compares the schema of
 // a database with a reference database (tables, columns with type,
-// nullability and default, primary keys, unique constraints, indexes,
-// foreign keys, enum types; views with include_views), shows the difference as a
-// readable diff in plan and apply, and exports .matches and .diff so that
-// `when` can branch on it.
+// nullability, default and collation, primary keys, unique constraints,
+// indexes, foreign keys, check constraints, triggers, views, enum types,
+// sequences, functions and procedures), shows the difference as a readable
+// per-table diff in plan and apply (and as objects in plan -json), and
+// exports .matches and .diff so that `when` can branch on it. migrate's
+// bookkeeping table is left out by default.
 //
 // The inspector and differ are our own (catalog queries, see inspect.go),
 // not ariga.io/atlas: see docs/DESIGN.md for why. It imports only modules,
@@ -14,6 +16,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -48,6 +51,9 @@ func (*SchemaCheck) Spec() hcldec.Spec {
 		"ignore":        &hcldec.AttrSpec{Name: "ignore", Type: cty.List(cty.String)},
 		"on_mismatch":   &hcldec.AttrSpec{Name: "on_mismatch", Type: cty.String},
 		"include_views": &hcldec.AttrSpec{Name: "include_views", Type: cty.Bool},
+		// migrations_table is migrate's bookkeeping table, left out of the
+		// comparison ("" compares it too).
+		"migrations_table": &hcldec.AttrSpec{Name: "migrations_table", Type: cty.String},
 	}
 }
 
@@ -63,6 +69,7 @@ type settings struct {
 	ignore              []string
 	fail                bool
 	views               bool
+	migrations          string // the bookkeeping table left out; "" none
 }
 
 func parse(cfg *modules.Config) (settings, hcl.Diagnostics) {
@@ -73,7 +80,11 @@ func parse(cfg *modules.Config) (settings, hcl.Diagnostics) {
 		reference: modules.RefName(modules.Get(v, "reference")),
 		ignore:    modules.GetStrings(v, "ignore"),
 		fail:      true,
-		views:     modules.GetBool(v, "include_views", false),
+		views:     modules.GetBool(v, "include_views", true),
+	}
+	s.migrations = defaultMigrationsTable
+	if mv := modules.Get(v, "migrations_table"); !mv.IsNull() {
+		s.migrations = modules.GetString(v, "migrations_table")
 	}
 	for _, attr := range []string{"database", "reference"} {
 		av := modules.Get(v, attr)
@@ -108,9 +119,16 @@ func (*SchemaCheck) Validate(cfg *modules.Config) hcl.Diagnostics {
 	return ds
 }
 
+// defaultMigrationsTable is the table migrate (golang-migrate's layout)
+// keeps its version in: right after migrate brought a database to the
+// reference's schema, it is the one table only the database has.
+const defaultMigrationsTable = "schema_migrations"
+
 // result is one comparison.
 type result struct {
+	diffs           []Difference
 	diff            string
+	leftOut         string // the migrations table, when either database had it
 	hashDB, hashRef string
 	tablesDB        int
 	dbName, refName string
@@ -147,10 +165,21 @@ func compare(ctx context.Context, env modules.Env, s settings) (*result, error) 
 		return nil, fmt.Errorf("database %q (%s) and reference %q (%s) use different drivers; schema_check compares databases of one kind",
 			s.database, a.driver, s.reference, r.driver)
 	}
+	res := &result{dbName: s.database, refName: s.reference}
+	if s.migrations != "" {
+		_, inA := a.schema.Tables[s.migrations]
+		_, inR := r.schema.Tables[s.migrations]
+		if inA || inR {
+			res.leftOut = s.migrations
+		}
+		delete(a.schema.Tables, s.migrations)
+		delete(r.schema.Tables, s.migrations)
+	}
 	a.schema.drop(s.ignore)
 	r.schema.drop(s.ignore)
-	res := &result{diff: Diff(a.schema, r.schema), dbName: s.database, refName: s.reference,
-		tablesDB: len(a.schema.Tables)}
+	res.diffs = Differences(a.schema, r.schema)
+	res.diff = Render(res.diffs)
+	res.tablesDB = len(a.schema.Tables)
 	res.hashDB = hashSchema(a.schema)
 	res.hashRef = hashSchema(r.schema)
 	return res, nil
@@ -168,10 +197,39 @@ func (r *result) outputs() map[string]cty.Value {
 }
 
 func (r *result) headline() string {
+	out := ""
 	if r.diff == "" {
-		return fmt.Sprintf("database.%s matches database.%s (%s)", r.dbName, r.refName, plural(r.tablesDB, "table"))
+		out = fmt.Sprintf("database.%s matches database.%s (%s)", r.dbName, r.refName, plural(r.tablesDB, "table"))
+	} else {
+		out = fmt.Sprintf("database.%s differs from database.%s: %s", r.dbName, r.refName, summary(r.diffs))
 	}
-	return fmt.Sprintf("database.%s differs from database.%s: %s", r.dbName, r.refName, summary(r.diff))
+	if r.leftOut != "" {
+		out += fmt.Sprintf("; %s (migrate's bookkeeping) left out", r.leftOut)
+	}
+	return out
+}
+
+// data is the comparison for programs (plan -json): every difference as an object.
+func (r *result) data() json.RawMessage {
+	diffs := r.diffs
+	if diffs == nil {
+		diffs = []Difference{}
+	}
+	b, _ := json.Marshal(struct {
+		Matches     bool         `json:"matches"`
+		Database    string       `json:"database"`
+		Reference   string       `json:"reference"`
+		LeftOut     []string     `json:"left_out,omitempty"`
+		Differences []Difference `json:"differences"`
+	}{r.diff == "", r.dbName, r.refName, nonEmpty(r.leftOut), diffs})
+	return b
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // legend explains the diff's signs; it heads the diff in plan and in errors.
@@ -198,6 +256,7 @@ func (*SchemaCheck) Plan(ctx context.Context, req *modules.Request) (*modules.Pl
 		Summary: res.headline(),
 		Undo:    "nothing to undo (reads only)",
 		Outputs: res.outputs(),
+		Data:    res.data(),
 		Facts: map[string]string{
 			"schema database." + s.database:  res.hashDB,
 			"schema database." + s.reference: res.hashRef,

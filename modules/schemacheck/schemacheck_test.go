@@ -2,6 +2,7 @@ package schemacheck
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -137,20 +138,64 @@ func TestSchemaCheck_validate(t *testing.T) {
 	}
 }
 
-func TestSchemaCheck_viewsOnlyWhenAsked(t *testing.T) {
+func TestSchemaCheck_viewsUnlessTurnedOff(t *testing.T) {
 	in := server(t, "postgres")
 	env := pair(t, in)
 	in.Exec(dbName(env, "prod"), schemaSQL+"\nCREATE VIEW v AS SELECT id FROM users;")
 	in.Exec(dbName(env, "test"), schemaSQL+"\nCREATE VIEW v AS SELECT id, email FROM users;")
-	for views, wantMatch := range map[bool]bool{false: true, true: false} {
+	for views, wantMatch := range map[cty.Value]bool{cty.NullVal(cty.Bool): false, cty.True: false, cty.False: true} {
 		cfg := config(map[string]cty.Value{"database": ref("prod"), "reference": ref("test"),
-			"on_mismatch": cty.StringVal("continue"), "include_views": cty.BoolVal(views)})
+			"on_mismatch": cty.StringVal("continue"), "include_views": views})
 		out, err := New().Apply(context.Background(), request(env, cfg))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := out.Outputs["matches"].True(); got != wantMatch {
-			t.Errorf("include_views = %v: matches = %v, want %v\n%s", views, got, wantMatch, out.Outputs["diff"].AsString())
+			t.Errorf("include_views = %#v: matches = %v, want %v\n%s", views, got, wantMatch, out.Outputs["diff"].AsString())
 		}
+	}
+}
+
+// TestSchemaCheck_migrationsTableLeftOut: right after migrate brought prod
+// to test's schema, prod has schema_migrations and test (migrated by other
+// means) may not; that is not drift, and the plan says it was left out.
+// The plan's data lists each difference for programs.
+func TestSchemaCheck_migrationsTableLeftOut(t *testing.T) {
+	in := server(t, "postgres")
+	env := pair(t, in)
+	in.Exec(dbName(env, "prod"), schemaSQL+"\nCREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);")
+	in.Exec(dbName(env, "test"), schemaSQL)
+	p, err := New().Plan(context.Background(), request(env, config(map[string]cty.Value{"database": ref("prod"), "reference": ref("test")})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Outputs["matches"].True() || !strings.Contains(p.Summary, "schema_migrations (migrate's bookkeeping) left out") {
+		t.Errorf("plan: matches %v, summary %q\n%s", p.Outputs["matches"], p.Summary, p.Detail)
+	}
+	var data struct {
+		Matches     bool         `json:"matches"`
+		LeftOut     []string     `json:"left_out"`
+		Differences []Difference `json:"differences"`
+	}
+	if err := json.Unmarshal(p.Data, &data); err != nil || !data.Matches || len(data.LeftOut) != 1 || len(data.Differences) != 0 {
+		t.Errorf("data %s: %v", p.Data, err)
+	}
+
+	// migrations_table = "" compares it like any table.
+	cfg := config(map[string]cty.Value{"database": ref("prod"), "reference": ref("test"), "migrations_table": cty.StringVal(""),
+		"on_mismatch": cty.StringVal("continue")})
+	p, err = New().Plan(context.Background(), request(env, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Outputs["matches"].True() || p.Outputs["diff"].AsString() != "- table schema_migrations (2 columns)\n" {
+		t.Errorf("migrations_table = \"\": diff %q", p.Outputs["diff"].AsString())
+	}
+	if err := json.Unmarshal(p.Data, &data); err != nil || len(data.Differences) != 1 {
+		t.Fatalf("data %s: %v", p.Data, err)
+	}
+	if d := data.Differences[0]; d.Change != "-" || d.Object != "table" || d.Name != "schema_migrations" ||
+		d.Database != "(version bigint NOT NULL, dirty boolean NOT NULL)" {
+		t.Errorf("difference = %+v", d)
 	}
 }
