@@ -59,6 +59,7 @@ type Config struct {
 	Hosts     map[string]*Host
 	HostOrder []string // declaration order
 	Databases map[string]*Database
+	State     *State // the state block; nil: the local state directory
 
 	Phases     map[string]*Phase
 	PhaseOrder []string // a topological order of phases

@@ -34,6 +34,7 @@ type loader struct {
 	connBlocks   []*hcl.Block
 	hostBlocks   []*hcl.Block
 	dbBlocks     []*hcl.Block
+	stateBlocks  []*hcl.Block
 	phaseBlocks  []*hcl.Block
 	nodeBlocks   []nodeBlock
 
@@ -170,6 +171,7 @@ func (l *loader) load() {
 	l.cfg.scope.static = map[string]cty.Value{"var": l.varObject(), "local": cty.ObjectVal(l.cfg.Locals)}
 	l.decodeConnectionAndHosts()
 	l.decodeDatabases()
+	l.decodeState()
 	l.decodeGraph(bodies)
 
 	// The hash covers the files and the (non-sensitive) variable values, so
@@ -246,13 +248,13 @@ func (l *loader) isNodeKind(k string) bool {
 // reservedRoot are names that can not be module node kinds.
 var reservedRoot = map[string]bool{
 	"var": true, "local": true, "locals": true, "host": true, "database": true, "run": true,
-	"phase": true, "variable": true, "connection": true, "rollback": true,
+	"phase": true, "variable": true, "connection": true, "rollback": true, "state": true,
 }
 
 // sortTopLevel files the top-level blocks of one file by type and reports
 // anything that is not a known block.
 func (l *loader) sortTopLevel(body *hclsyntax.Body) {
-	known := []string{"variable", "locals", "connection", "host", "database", "phase"}
+	known := []string{"variable", "locals", "connection", "host", "database", "phase", "state"}
 	known = append(known, l.nodeKinds()...)
 	for _, a := range body.Attributes {
 		rng := a.NameRange
@@ -263,7 +265,7 @@ func (l *loader) sortTopLevel(body *hclsyntax.Body) {
 	for _, sb := range body.Blocks {
 		b := sb.AsHCLBlock()
 		switch {
-		case b.Type == "locals" || b.Type == "connection":
+		case b.Type == "locals" || b.Type == "connection" || b.Type == "state":
 			if !l.labels(b, 0) {
 				continue
 			}
@@ -286,6 +288,8 @@ func (l *loader) sortTopLevel(body *hclsyntax.Body) {
 			l.hostBlocks = append(l.hostBlocks, b)
 		case "database":
 			l.dbBlocks = append(l.dbBlocks, b)
+		case "state":
+			l.stateBlocks = append(l.stateBlocks, b)
 		case "phase":
 			l.phaseBlocks = append(l.phaseBlocks, b)
 		default:
