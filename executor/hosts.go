@@ -31,6 +31,6 @@ func SSHConfig(host *lang.Host) ssh.Config {
 	return ssh.Config{
 		Address: host.Address, Port: c.Port, User: c.User, PrivateKeyFiles: keys, Agent: c.Agent,
 		KnownHostsFile: c.KnownHostsFile, AcceptNewHostKeys: c.AcceptNewHostKeys, Bastion: c.Bastion,
-		Timeout: c.Timeout, Sudo: c.Sudo,
+		Timeout: c.Timeout, Sudo: c.Sudo, SudoPassword: c.SudoPassword,
 	}
 }

@@ -96,6 +96,9 @@ type Connection struct {
 	Bastion           string // user@host:port, "" for none
 	Timeout           time.Duration
 	Sudo              bool
+	// SudoPassword is given to sudo on its stdin; a secret whatever its
+	// marks: never print it. "" for passwordless sudo.
+	SudoPassword string
 }
 
 // Host is a host block.

@@ -18,7 +18,7 @@ var connectionSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "user"}, {Name: "port"}, {Name: "private_key_file"}, {Name: "agent"},
 		{Name: "known_hosts_file"}, {Name: "accept_new_host_keys"}, {Name: "bastion"},
-		{Name: "timeout"}, {Name: "sudo"},
+		{Name: "timeout"}, {Name: "sudo"}, {Name: "sudo_password"},
 	},
 }
 
@@ -205,6 +205,13 @@ func (l *loader) decodeConnection(b *hcl.Block, c *Connection, ctx *hcl.EvalCont
 		case "sudo":
 			if v, ok := l.evalBool(a, ctx, "sudo"); ok {
 				c.Sudo = v
+			}
+		case "sudo_password":
+			if s, ok := l.evalString(a, ctx, "sudo_password"); ok {
+				if strings.ContainsAny(s, "\n\r") {
+					l.errorf(a.Expr.Range(), "Invalid sudo_password", "sudo_password must be one line: sudo reads it as a line on its standard input.")
+				}
+				c.SudoPassword = s
 			}
 		}
 	}

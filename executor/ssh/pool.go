@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,8 +55,15 @@ func (p *Pool) Target(ctx context.Context, name string, cfg Config) (modules.Tar
 	}
 	p.mu.Unlock()
 	t := &Target{pool: p, name: name, cfg: cfg}
-	if _, err := t.conn(ctx); err != nil {
+	c, err := t.conn(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if cfg.SudoPassword != "" {
+		if err := c.checkSudo(ctx, cfg.User, cfg.SudoPassword); err != nil {
+			t.close()
+			return nil, t.errf("sudo check", err)
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -69,6 +77,42 @@ func (p *Pool) Target(ctx context.Context, name string, cfg Config) (modules.Tar
 	}
 	p.targets[name] = t
 	return t, nil
+}
+
+// checkSudo verifies the sudo password read-only (`sudo -v`, cached
+// credentials ignored) when the host is connected, so that a wrong one is a
+// clear error at plan instead of every sudo command failing later. With
+// stdin at its end after one line, sudo -S cannot wait for another try.
+func (c *conn) checkSudo(ctx context.Context, user, password string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	sess, err := c.newSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.release()
+	defer sess.Close()
+	var stderr bytes.Buffer
+	sess.Stdin = strings.NewReader(password + "\n")
+	sess.Stderr = &stderr
+	done := make(chan error, 1)
+	go func() { done <- sess.Run("sudo -k -S -p '' -v") }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("sudo -v did not finish within 30s")
+	}
+	if err == nil {
+		return nil
+	}
+	msg := strings.Join(strings.Fields(stderr.String()), " ")
+	switch {
+	case strings.Contains(msg, "incorrect password") || strings.Contains(msg, "try again"):
+		return fmt.Errorf("sudo_password was not accepted: sudo -v as %q said %q", user, msg)
+	case msg == "":
+		return fmt.Errorf("sudo -v as %q with sudo_password: %w", user, err)
+	}
+	return fmt.Errorf("sudo -v as %q with sudo_password failed: %s", user, msg)
 }
 
 // Close closes every connection.

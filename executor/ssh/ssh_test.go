@@ -570,9 +570,9 @@ func TestTarget_noSecretInArgv(t *testing.T) {
 		sudo  bool
 		stdin bool
 	}{{"shell", false, false}, {"shell sudo", true, false}, {"session", false, true}, {"session sudo", true, true}} {
-		cmd := modules.Command{Cmd: "sleep 1; echo " + canary + "-in-text; echo \"$TOKEN\"", Env: map[string]string{"TOKEN": canary}, Sudo: c.sudo}
+		cmd := modules.Command{Cmd: "sleep 0.5; echo " + canary + "-in-text; echo \"$TOKEN\"", Env: map[string]string{"TOKEN": canary}, Sudo: c.sudo}
 		if c.stdin {
-			cmd.Cmd = "sleep 1; cat; echo \"$TOKEN\""
+			cmd.Cmd = "sleep 0.5; cat; echo \"$TOKEN\""
 			cmd.Stdin = strings.NewReader("in\n")
 		}
 		type res struct {
@@ -599,6 +599,7 @@ func TestTarget_noSecretInArgv(t *testing.T) {
 				t.Fatalf("%s: the secret is in the command line of process %s", c.name, pid)
 			}
 			scans++
+			time.Sleep(time.Millisecond)
 		}
 		if scans < 10 {
 			t.Fatalf("%s: only %d scans while the command ran", c.name, scans)
@@ -618,4 +619,83 @@ func argvHolding(s string) string {
 		}
 	}
 	return ""
+}
+
+// sudo_password: a real sudoers entry that asks for a password. Commands,
+// stdin sessions, sudo writes and the kill of a timed-out command run as
+// root; the password is never in a remote argv; a wrong one fails at
+// connect with a clear message, quickly.
+func TestTarget_sudoPassword(t *testing.T) {
+	bed := testbed.New(t, "pw")
+	h := bed.Host("pw")
+	pw, err := testbed.PasswordSudo(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.SSHConfig()
+	cfg.User, cfg.Sudo = testbed.SudoPasswordUser, true
+	// Without the password sudo -n fails at once (no hang, no prompt).
+	nopw, err := pool(t, ssh.Options{}).Target(ctx(t), "pw", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := nopw.Run(ctx(t), modules.Command{Cmd: "id -u"}); err != nil || r.ExitCode == 0 || !strings.Contains(string(r.Stderr), "password is required") {
+		t.Fatalf("sudo -n without a password: %q %q %v", r.Stdout, r.Stderr, err)
+	}
+
+	start := time.Now()
+	bad := cfg
+	bad.SudoPassword = "WRONG-" + pw
+	_, err = pool(t, ssh.Options{}).Target(ctx(t), "pw", bad)
+	wantErr(t, err, "pw", "sudo check", "sudo_password was not accepted", "incorrect password")
+	if strings.Contains(err.Error(), bad.SudoPassword) || time.Since(start) > 15*time.Second {
+		t.Fatalf("wrong password: %v after %v", err, time.Since(start))
+	}
+
+	cfg.SudoPassword = pw
+	tgt, err := pool(t, ssh.Options{}).Target(ctx(t), "pw", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	leaked := make(chan string, 1)
+	go func() {
+		defer close(leaked)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if p := argvHolding(pw); p != "" {
+				leaked <- p
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	if r, err := tgt.Run(ctx(t), modules.Command{Cmd: "sleep 0.5; id -u"}); err != nil || string(r.Stdout) != "0\n" || len(r.Stderr) != 0 {
+		t.Fatalf("shell: %q %q %v", r.Stdout, r.Stderr, err)
+	}
+	if r, err := tgt.Run(ctx(t), modules.Command{Cmd: "id -u; cat", Stdin: strings.NewReader("data\n")}); err != nil || string(r.Stdout) != "0\ndata\n" {
+		t.Fatalf("session: %q %q %v", r.Stdout, r.Stderr, err)
+	}
+	if err := tgt.WriteFile(ctx(t), "/etc/app/pw.conf", strings.NewReader("x"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := h.Exec(ctx(t), "stat -c '%a %U' /etc/app/pw.conf"); err != nil || out != "640 root\n" {
+		t.Fatalf("sudo write: %q %v", out, err)
+	}
+	// A timed-out sudo command is killed (as root, with the password).
+	r, err := tgt.Run(ctx(t), modules.Command{Cmd: "sleep 31.25", Timeout: 500 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("timeout: %+v %v", r, err)
+	}
+	if p := argvHolding("sleep\x0031.25"); p != "" {
+		t.Fatalf("timed-out command still running: %s", p)
+	}
+	close(done)
+	if p := <-leaked; p != "" {
+		t.Fatalf("the sudo password is in the command line of process %s", p)
+	}
 }

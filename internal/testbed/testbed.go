@@ -748,6 +748,51 @@ func ensureUser(ctx context.Context) error {
 	return nil
 }
 
+// SudoPasswordUser is a second login user (the bed's key, like deploy)
+// whose sudo asks for a password; PasswordSudo creates it.
+const SudoPasswordUser = "deploypw"
+
+// PasswordSudo creates SudoPasswordUser when absent, with a random password
+// and `ALL=(ALL) ALL` in /etc/sudoers.d/upgrader-testbed-deploypw, and
+// returns the password (kept in Root, 0600, so that every process agrees).
+func PasswordSudo(ctx context.Context) (string, error) {
+	unlock, err := lock2()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := user.Lookup(SudoPasswordUser); err != nil {
+		if err := run(ctx, "useradd", "--create-home", "--shell", "/bin/bash", SudoPasswordUser); err != nil {
+			return "", err
+		}
+	}
+	pwFile := filepath.Join(Root, "sudo-password")
+	pw, err := os.ReadFile(pwFile)
+	if err != nil || len(pw) == 0 {
+		b := make([]byte, 12)
+		rand.Read(b)
+		pw = []byte(fmt.Sprintf("tb-%x", b))
+		cmd := exec.CommandContext(ctx, "chpasswd")
+		cmd.Stdin = strings.NewReader(SudoPasswordUser + ":" + string(pw) + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("testbed: chpasswd: %v: %s", err, out)
+		}
+		if err := os.WriteFile(pwFile, pw, 0o600); err != nil {
+			return "", err
+		}
+	}
+	sudoers := "/etc/sudoers.d/upgrader-testbed-" + SudoPasswordUser
+	if _, err := os.Stat(sudoers); err != nil {
+		if err := os.WriteFile(sudoers+".tmp", []byte(SudoPasswordUser+" ALL=(ALL) ALL\n"), 0o440); err != nil {
+			return "", err
+		}
+		if err := os.Rename(sudoers+".tmp", sudoers); err != nil {
+			return "", err
+		}
+	}
+	return string(pw), nil
+}
+
 // lock2 serialises user creation across processes (before Root exists).
 func lock2() (func(), error) {
 	if err := os.MkdirAll(Root, 0o755); err != nil {

@@ -4,6 +4,7 @@ host "web" {
   connection {
     port    = "twenty-two" # ERROR: Invalid port
     timeout = "10 seconds" # ERROR: Invalid timeout
+    sudo_password = "one\ntwo" # ERROR: Invalid sudo_password
   }
 }
 
