@@ -221,3 +221,33 @@ func TestValidate_withoutValues(t *testing.T) {
 		t.Errorf("plan without values: code %d\n%s", code, errs)
 	}
 }
+
+// TestValidateFmt_unquotedVariableInCommand: validate and fmt warn (exit 0)
+// at each interpolation of a string variable into a shell command that
+// shellquote() does not wrap, through locals too; numbers and quoted
+// interpolations pass.
+func TestValidateFmt_unquotedVariableInCommand(t *testing.T) {
+	want := []string{
+		"main.hcl:23:33: Warning: Unquoted variable in a shell command", // var.token
+		"main.hcl:24:26: Warning: Unquoted variable in a shell command", // local.conf (from var.dir)
+		"main.hcl:33:41: Warning: Unquoted variable in a shell command", // release activate
+		"main.hcl:40:36: Warning: Unquoted variable in a shell command", // check command
+	}
+	for _, args := range [][]string{{"validate", "-no-color", "-var", "token=x", "-var", "port=1"}, {"fmt", "-check", "-no-color"}} {
+		code, _, errs := runCLI(t, append(args, "testdata/validate/unquoted")...)
+		if code != exitOK {
+			t.Errorf("%s: code %d\n%s", args[0], code, errs)
+		}
+		if n := strings.Count(errs, "Warning: Unquoted variable"); n != len(want) {
+			t.Errorf("%s: %d warnings, want %d:\n%s", args[0], n, len(want), errs)
+		}
+		for _, w := range want {
+			if !strings.Contains(errs, w) {
+				t.Errorf("%s: no %q in:\n%s", args[0], w, errs)
+			}
+		}
+		if !strings.Contains(errs, "Quote it: ${shellquote(local.conf)}") || !strings.Contains(errs, "local.conf (from var.dir)") {
+			t.Errorf("%s: the advice is missing:\n%s", args[0], errs)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/lang"
 	langdiags "github.com/upgrader-dev/upgrader/lang/diags"
 )
 
@@ -100,6 +101,9 @@ func runFmt(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, name := range changed {
 		fmt.Fprintln(stdout, name)
+	}
+	if len(diags) == 0 {
+		printDiags(stderr, parsed, lang.LintCommands(parsed), &common{noColor: *noColor})
 	}
 	if len(diags) > 0 {
 		printDiags(stderr, parsed, diags, &common{noColor: *noColor})

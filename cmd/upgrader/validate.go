@@ -24,6 +24,9 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	cfg, _, diags := loadAndValidate(dir, &c)
+	if !diags.HasErrors() {
+		diags = append(diags, lang.LintCommands(cfg.Files)...)
+	}
 	if c.json {
 		if err := views.ValidateJSON(stdout, diags, cfg.Unset); err != nil {
 			fmt.Fprintf(stderr, "upgrader validate: %v\n", err)

@@ -30,7 +30,7 @@ step "restart" {
   depends_on = [backup.web]
 
   run {
-    command = "echo ${var.version} > /etc/app/version && systemctl restart app"
+    command = "echo ${shellquote(var.version)} > /etc/app/version && systemctl restart app"
   }
 
   rollback {

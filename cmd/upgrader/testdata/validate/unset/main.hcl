@@ -42,7 +42,7 @@ step "install" {
   batch_size = var.batch
   depends_on = [backup.web]
   run {
-    command = "echo ${var.version} > /opt/app/VERSION"
+    command = "echo ${shellquote(var.version)} > /opt/app/VERSION"
   }
 }
 
