@@ -262,16 +262,28 @@ func (c *conn) upload(ctx context.Context, p string, r io.Reader, mode os.FileMo
 	if dir == "" {
 		dir = "."
 	}
-	tmp := path.Join(dir, "."+base+".upgrader-"+boundary()[11:23]+".tmp")
+	// SFTP cannot give a mode at open (the file would be 0644 under the
+	// server's umask while it fills): the file is written in a directory of
+	// its own, 0700 before anything is in it, and leaves it with its mode.
+	priv := path.Join(dir, "."+base+".upgrader-"+boundary()[11:23]+".tmp")
+	tmp := path.Join(priv, base)
+	made := false
 	// Synchronous (not sftpCall): the rename must never happen after we
 	// returned an error. ctxReader stops the copy on cancellation; the
 	// keepalives end a dead link.
 	err = func() error {
-		f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-		if err != nil {
+		if err := cl.Mkdir(priv); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("directory %s does not exist", dir)
 			}
+			return err
+		}
+		made = true
+		if err := cl.Chmod(priv, 0o700); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
+		f, err := cl.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		if err != nil {
 			return err
 		}
 		if _, err := f.ReadFromWithConcurrency(ctxReader{ctx, r}, 64); err != nil {
@@ -294,8 +306,11 @@ func (c *conn) upload(ctx context.Context, p string, r io.Reader, mode os.FileMo
 		}
 		return nil
 	}()
-	if err != nil && c.alive() {
-		cl.Remove(tmp)
+	if made && c.alive() {
+		if err != nil {
+			cl.Remove(tmp)
+		}
+		cl.RemoveDirectory(priv)
 	}
 	return err
 }
@@ -317,24 +332,18 @@ func explainWrite(cl *sftp.Client, dir string, err error) error {
 	return err
 }
 
-// writeSudo uploads to the login user's temp file, then as root copies it
-// beside path, fsyncs, sets the mode (and the old owner) and renames.
+// writeSudo uploads to the login user's temp file (0600 from the start),
+// then as root copies it beside path without following a planted name
+// (modules.Copy), keeps the old owner, sets the mode and renames.
 func (t *Target) writeSudo(ctx context.Context, p string, r io.Reader, mode os.FileMode) error {
 	stage := "/tmp/.upgrader-" + boundary()[11:31]
 	err := t.do(ctx, "write "+p, false, func(c *conn) error { return c.upload(ctx, stage, r, 0o600) })
 	if err != nil {
 		return err
 	}
-	dir, base := path.Split(p)
-	if dir == "" {
-		dir = "."
-	}
-	tmp := path.Join(dir, "."+base+".upgrader-"+boundary()[11:23]+".tmp")
-	q, qt, qs := modules.ShellQuote(p), modules.ShellQuote(tmp), modules.ShellQuote(stage)
-	script := fmt.Sprintf(`set -e; trap 'rm -f %[2]s' EXIT; cp -- %[3]s %[2]s; if [ -e %[1]s ]; then chown --reference=%[1]s -- %[2]s; fi; chmod %04[4]o -- %[2]s; sync -- %[2]s; mv -f -- %[2]s %[1]s; trap - EXIT`,
-		q, qt, qs, mode.Perm())
+	script := modules.Copy{Src: stage, Dest: p, Mode: mode.Perm(), KeepOwner: true, OwnSrc: true}.Script()
 	res, err := t.run(ctx, "write "+p, modules.Command{Cmd: script, Sudo: true})
-	t.run(context.WithoutCancel(ctx), "write "+p, modules.Command{Cmd: "rm -f -- " + qs})
+	t.run(context.WithoutCancel(ctx), "write "+p, modules.Command{Cmd: "rm -f -- " + modules.ShellQuote(stage)})
 	if err != nil {
 		return err
 	}

@@ -278,6 +278,42 @@ func files(t *testing.T, h Host) {
 			t.Fatal("sha256 of a directory should fail")
 		}
 	})
+	t.Run("neverReadableByOthers", func(t *testing.T) {
+		// While the bytes flow (the reader is held mid-stream), no file of
+		// the write, here or staged in /tmp, may be readable by another user.
+		p := d + "/private/secret.key"
+		if _, err := h.Exec(ctx(t), fmt.Sprintf("mkdir -p %[1]s/private && chmod 755 %[1]s/private && chown --reference=%[1]s %[1]s/private", d)); err != nil {
+			t.Fatal(err)
+		}
+		readable := func() string {
+			out, _ := h.Exec(ctx(t), fmt.Sprintf("setpriv --reuid=nobody --regid=nogroup --clear-groups find %s/private /tmp -type f -readable 2>/dev/null | grep -v '^/tmp/' ; setpriv --reuid=nobody --regid=nogroup --clear-groups find /tmp -name '*upgrader*' -type f -readable 2>/dev/null; true", d))
+			return strings.TrimSpace(out)
+		}
+		pr, pw := io.Pipe()
+		held, release := make(chan struct{}), make(chan struct{})
+		go func() {
+			pw.Write(bytes.Repeat([]byte("s"), 1<<20))
+			close(held)
+			<-release
+			pw.Write(bytes.Repeat([]byte("s"), 1<<20))
+			pw.Close()
+		}()
+		errc := make(chan error, 1)
+		go func() { errc <- h.Target.WriteFile(ctx(t), p, pr, 0o600) }()
+		<-held
+		time.Sleep(100 * time.Millisecond) // the first MiB reaches the host
+		during := readable()
+		close(release)
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if during != "" {
+			t.Fatalf("readable by another user during the write: %s", during)
+		}
+		if out, err := h.Exec(ctx(t), "stat -c '%a %s' "+p+"; ls -A "+d+"/private"); err != nil || out != "600 2097152\nsecret.key\n" {
+			t.Fatalf("after the write: %q %v", out, err)
+		}
+	})
 	t.Run("cancelledWrite", func(t *testing.T) {
 		c, cancel := context.WithCancel(context.Background())
 		p := d + "/cancelled"
