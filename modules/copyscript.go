@@ -25,6 +25,8 @@ type Copy struct {
 	// owned by the user running the script or by the user who ran sudo: a
 	// staged or kept copy of ours, not something planted in its place.
 	OwnSrc bool
+	// SrcSHA256, when set, refuses a Src whose content is not this.
+	SrcSHA256 string
 }
 
 // Script is the POSIX sh script doing the copy. The temporary file gets its
@@ -42,8 +44,11 @@ func (c Copy) Script() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "set -e; umask 077; exec 4< %s; ", q(c.Src))
 	if c.OwnSrc {
-		fmt.Fprintf(&sb, `set -- $(stat -L -c '%%h %%u' /proc/self/fd/4); if ! [ -f /proc/self/fd/4 ] || [ "$1" != 1 ] || { [ "$2" != "$(id -u)" ] && [ "$2" != "${SUDO_UID:-}" ]; }; then echo %s >&2; exit 1; fi; `,
-			q(c.Src+": not a file of ours (replaced by another user?); not copied"))
+		sb.WriteString(OwnFileCheck(4, c.Src))
+	}
+	if c.SrcSHA256 != "" {
+		fmt.Fprintf(&sb, `set -- $(sha256sum /proc/self/fd/4); if [ "$1" != %s ]; then echo %s >&2; exit 1; fi; `,
+			q(c.SrcSHA256), q(c.Src+": not the content recorded for it; not copied"))
 	}
 	fmt.Fprintf(&sb, `T=$(mktemp -u -p %s %s); set -C; exec 3> "$T"; set +C; trap 'rm -f -- "$T"' EXIT; cat <&4 >&3; `,
 		q(path.Clean(dir)), q("."+base+".upgrader-XXXXXXXXXX"))
@@ -57,4 +62,14 @@ func (c Copy) Script() string {
 	}
 	fmt.Fprintf(&sb, `chmod %04o /proc/self/fd/3; sync /proc/self/fd/3; exec 3>&- 4<&-; mv -T -f -- "$T" %s; trap - EXIT`, uint32(c.Mode)&0o7777, q(c.Dest))
 	return sb.String()
+}
+
+// OwnFileCheck is a sh snippet that exits 1 unless the file open on
+// descriptor fd is a regular file with one link owned by the user running
+// it or by the user who ran sudo: a file we staged, not one planted in its
+// place (a link to another file, a hard link).
+func OwnFileCheck(fd int, name string) string {
+	p := fmt.Sprintf("/proc/self/fd/%d", fd)
+	return fmt.Sprintf(`set -- $(stat -L -c '%%h %%u' %[1]s); if ! [ -f %[1]s ] || [ "$1" != 1 ] || { [ "$2" != "$(id -u)" ] && [ "$2" != "${SUDO_UID:-}" ]; }; then echo %[2]s >&2; exit 1; fi; `,
+		p, ShellQuote(name+": not a file of ours (replaced by another user?); not used"))
 }

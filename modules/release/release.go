@@ -10,6 +10,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -362,10 +363,8 @@ func apply(ctx context.Context, req *modules.Request, t modules.Target, a args, 
 			return err
 		}
 	}
-	tmp := path.Join(a.dir, ".current.upgrader-"+req.Env.RunID())
 	// touch: prune keeps the most recently activated releases.
-	if err := sh(ctx, req, t, a.sudo, fmt.Sprintf("touch -- %s && ln -sfn -- %s %s && mv -T -- %s %s",
-		q(rel), q(rel), q(tmp), q(tmp), q(a.current()))); err != nil {
+	if err := sh(ctx, req, t, a.sudo, "touch -- "+q(rel)+" && "+switchLink(a.dir, rel)); err != nil {
 		return err
 	}
 	if a.activate != "" {
@@ -388,19 +387,32 @@ func unpack(ctx context.Context, req *modules.Request, t modules.Target, a args,
 		return err
 	}
 	// With sudo the user may not write in dir: stage the artifact in /tmp.
-	stage := path.Join(a.dir, "releases", "."+a.version+".tar.gz.upgrader-"+req.Env.RunID())
+	// Random names: nobody can plant a file or link there in advance.
+	stage := path.Join(a.dir, "releases", "."+safeName(a.version)+".tar.gz.upgrader-"+strings.ToLower(rand.Text()))
 	if a.sudo {
-		stage = "/tmp/.upgrader-" + req.Env.RunID() + "-release-" + a.version + ".tar.gz"
+		stage = "/tmp/.upgrader-" + strings.ToLower(rand.Text())
 	}
 	total := fi.Size()
 	if err := t.WriteFile(ctx, stage, &progress{r: f, f: func(n int64) { req.Env.Progress(n, total) }}, 0o600); err != nil {
 		return fmt.Errorf("upload %s: %w", filepath.Base(a.artifact), err)
 	}
 	// Unpack into a temporary directory renamed into place, so a partial
-	// unpack never appears as a release.
-	cmd := fmt.Sprintf(`set -e; A=%s; T=$(mktemp -d %s); trap 'rm -rf -- "$T"; rm -f -- "$A"' EXIT; tar -xzf "$A" -C "$T"; chmod 755 "$T"; mv -T -- "$T" %s`,
-		q(stage), q(path.Join(a.dir, "releases", ".unpack-"+a.version+".XXXXXX")), q(rel))
+	// unpack never appears as a release. The archive is read from the file
+	// we staged (checked through its descriptor) and tar runs inside the
+	// directory mktemp made, checked by its physical path, so a name
+	// swapped meanwhile cannot send root's reads or writes elsewhere.
+	cmd := fmt.Sprintf(`set -e; exec 4< %[1]s; %[2]srm -f -- %[1]s; D=$(cd -P -- %[3]s && pwd -P); T=$(mktemp -d -p "$D" %[4]s); trap 'rm -rf -- "$T"' EXIT; cd -P -- "$T"; if [ "$(pwd -P)" != "$T" ]; then echo "$T was replaced; not unpacked" >&2; exit 1; fi; tar -xzf - <&4; chmod 755 .; cd /; mv -T -- "$T" %[5]s; trap - EXIT`,
+		q(stage), modules.OwnFileCheck(4, stage), q(path.Join(a.dir, "releases")), q(".unpack-"+safeName(a.version)+".XXXXXX"), q(rel))
 	return sh(ctx, req, t, a.sudo, cmd)
+}
+
+// switchLink points DIR/current at target: a new link under a name mktemp
+// picks inside the script (never one another user planted) renamed over
+// current, so readers never find current missing.
+func switchLink(dir, target string) string {
+	q := modules.ShellQuote
+	return fmt.Sprintf(`T=$(mktemp -u -p %s .current.upgrader-XXXXXXXXXX) && ln -s -- %s "$T" && mv -T -- "$T" %s`,
+		q(dir), q(target), q(path.Join(dir, "current")))
 }
 
 // prune moves releases beyond keep (newest activated first) into the run's
@@ -471,8 +483,7 @@ func undo(ctx context.Context, req *modules.Request, t modules.Target, st State,
 	cur := path.Join(st.Dir, "current")
 	var cmds []string
 	if st.PreviousLink != "" {
-		tmp := path.Join(st.Dir, ".current.upgrader-undo")
-		cmds = append(cmds, fmt.Sprintf("ln -sfn -- %s %s && mv -T -- %s %s", q(st.PreviousLink), q(tmp), q(tmp), q(cur)))
+		cmds = append(cmds, switchLink(st.Dir, st.PreviousLink))
 	} else {
 		cmds = append(cmds, "rm -f -- "+q(cur))
 	}

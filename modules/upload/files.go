@@ -3,6 +3,7 @@ package upload
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -63,9 +64,11 @@ type Options struct {
 type FileState struct {
 	Path    string `json:"path"`
 	Existed bool   `json:"existed"`
-	Prev    string `json:"prev,omitempty"` // copy of the previous content beside Path
-	SHA256  string `json:"sha256,omitempty"`
-	Mode    uint32 `json:"mode,omitempty"`
+	// Prev is the copy of the previous content beside Path
+	// (PATH.upgrader-prev-RUN.RANDOM: no other user can plant it in advance).
+	Prev   string `json:"prev,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	Mode   uint32 `json:"mode,omitempty"`
 }
 
 // State is the undo state of an upload or template action.
@@ -259,16 +262,24 @@ func ApplyFiles(ctx context.Context, req *modules.Request, files []File, opt Opt
 		}
 		fs := FileState{Path: v.file.Dest, Existed: v.exists, SHA256: v.sha, Mode: uint32(v.mode)}
 		if v.exists {
-			fs.Prev = v.file.Dest + ".upgrader-prev-" + req.Env.RunID()
 			// A resumed run finds the copy its first attempt made: that is the real previous state.
-			if pfi, err := t.Stat(ctx, fs.Prev); err != nil {
+			prev, err := findPrev(ctx, t, v.file.Dest, req.Env.RunID(), opt.Sudo)
+			if err != nil {
 				return nil, fail(err)
-			} else if pfi.Exists {
-				fs.Mode = uint32(pfi.Mode.Perm())
-				if fs.SHA256, err = SHA256(ctx, t, fs.Prev, opt.Sudo); err != nil {
+			}
+			if prev != "" {
+				pfi, err := t.Stat(ctx, prev)
+				if err != nil {
 					return nil, fail(err)
 				}
+				fs.Mode = uint32(pfi.Mode.Perm())
+				if fs.SHA256, err = SHA256(ctx, t, prev, opt.Sudo); err != nil {
+					return nil, fail(err)
+				}
+			} else {
+				prev = prevPrefix(v.file.Dest, req.Env.RunID()) + strings.ToLower(rand.Text()[:16])
 			}
+			fs.Prev = prev
 		}
 		st.Files = append(st.Files, fs)
 		todo = append(todo, v)
@@ -317,9 +328,11 @@ func write(ctx context.Context, req *modules.Request, t modules.Target, todo []v
 	for i, v := range todo {
 		if fs := st.Files[i]; fs.Prev != "" {
 			// Copies kept by earlier runs go: this write makes them stale.
-			// cp -p keeps mode, owner and times of the previous file for Undo.
-			cmd := fmt.Sprintf(`for f in %s.upgrader-prev-*; do [ "$f" = %s ] || rm -f -- "$f"; done; test -e %s || cp -p -- %s %s`,
-				q(fs.Path), q(fs.Prev), q(fs.Prev), q(fs.Path), q(fs.Prev))
+			// cp -p keeps mode, owner and times of the previous file for Undo;
+			// --remove-destination creates the copy with O_EXCL, never through
+			// a name planted since (a resumed run keeps the copy findPrev found).
+			cmd := fmt.Sprintf(`for f in %s.upgrader-prev-*; do [ "$f" = %s ] || rm -f -- "$f"; done; if ! [ -f %s ] || [ -h %s ]; then cp -p --remove-destination -- %s %s; fi`,
+				q(fs.Path), q(fs.Prev), q(fs.Prev), q(fs.Prev), q(fs.Path), q(fs.Prev))
 			if err := run(ctx, t, cmd, opt.Sudo); err != nil {
 				return err
 			}
@@ -330,6 +343,30 @@ func write(ctx context.Context, req *modules.Request, t modules.Target, todo []v
 		done += v.file.Size
 	}
 	return nil
+}
+
+func prevPrefix(dest, run string) string { return dest + ".upgrader-prev-" + run + "." }
+
+// findPrev returns this run's copy of dest's previous content made by an
+// earlier attempt, or "": only a regular file with one link owned by the
+// user running the command or by dest's owner counts (another user's
+// planted file or link is not taken for it).
+func findPrev(ctx context.Context, r modules.Reader, dest, run string, sudo bool) (string, error) {
+	q := modules.ShellQuote
+	res, err := r.Probe(ctx, modules.Command{Sudo: sudo, Cmd: fmt.Sprintf(
+		`o=$(stat -L -c %%u -- %s); for f in %s*; do if [ -f "$f" ] && ! [ -h "$f" ] && [ "$(stat -c %%h -- "$f")" = 1 ] && { [ -O "$f" ] || [ "$(stat -c %%u -- "$f")" = "$o" ]; }; then printf '%%s\n' "$f"; fi; done; true`,
+		q(dest), q(prevPrefix(dest, run)))})
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("look for the previous copy of %s: exit %d: %s", dest, res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	found := strings.Fields(string(res.Stdout))
+	if len(found) == 0 {
+		return "", nil
+	}
+	return found[0], nil
 }
 
 // missingDirs lists the parent directories of the files that do not exist yet.
@@ -358,11 +395,15 @@ func missingDirs(ctx context.Context, t modules.Reader, vs []verdict) ([]string,
 func put(ctx context.Context, req *modules.Request, t modules.Target, v verdict, opt Options, progress func(int64)) error {
 	q := modules.ShellQuote
 	if v.change == modules.Update && v.sha == v.file.SHA256 {
-		// Same bytes: only mode or owner differ.
-		cmd := fmt.Sprintf("chmod %04o -- %s", v.want, q(v.file.Dest))
+		// Same bytes: only mode or owner differ. Changed through the open
+		// file once its content proves it is the file plan saw, so a link
+		// put in its place meanwhile cannot redirect a root chmod.
+		cmd := fmt.Sprintf(`set -e; exec 4< %s; set -- $(sha256sum /proc/self/fd/4); if [ "$1" != %s ]; then echo 'changed since plan' >&2; exit 1; fi; `,
+			q(v.file.Dest), q(v.sha))
 		if c := opt.chownSpec(); c != "" {
-			cmd += fmt.Sprintf(" && chown %s -- %s", q(c), q(v.file.Dest))
+			cmd += fmt.Sprintf("chown %s /proc/self/fd/4; ", q(c))
 		}
+		cmd += fmt.Sprintf("chmod %04o /proc/self/fd/4", v.want)
 		return run(ctx, t, cmd, opt.Sudo)
 	}
 	rc, err := v.file.Open()
@@ -375,18 +416,13 @@ func put(ctx context.Context, req *modules.Request, t modules.Target, v verdict,
 		return t.WriteFile(ctx, v.file.Dest, body, v.want)
 	}
 	// With sudo the user may not write beside the target: stage the bytes in
-	// /tmp (0600), then copy and rename as root within the target directory.
-	stage := fmt.Sprintf("/tmp/.upgrader-%s-%x", req.Env.RunID(), sha256.Sum256([]byte(v.file.Dest)))
+	// /tmp (a random name, 0600), then copy and rename as root within the
+	// target directory, never through a name another user could plant.
+	stage := "/tmp/.upgrader-" + strings.ToLower(rand.Text())
 	if err := t.WriteFile(ctx, stage, body, 0o600); err != nil {
 		return err
 	}
-	tmp := v.file.Dest + ".upgrader-new-" + req.Env.RunID()
-	cmd := fmt.Sprintf("cp -- %s %s && chmod %04o -- %s", q(stage), q(tmp), v.want, q(tmp))
-	if c := opt.chownSpec(); c != "" {
-		cmd += fmt.Sprintf(" && chown %s -- %s", q(c), q(tmp))
-	}
-	cmd = fmt.Sprintf("{ %s && mv -f -- %s %s; } || { rc=$?; rm -f -- %s; exit $rc; }", cmd, q(tmp), q(v.file.Dest), q(tmp))
-	err = run(ctx, t, cmd, true)
+	err = run(ctx, t, modules.Copy{Src: stage, Dest: v.file.Dest, Mode: v.want, Chown: opt.chownSpec(), OwnSrc: true}.Script(), true)
 	_ = run(ctx, t, "rm -f -- "+q(stage), false)
 	return err
 }
@@ -448,10 +484,10 @@ func undoFile(ctx context.Context, t modules.Target, f FileState, sudo bool) err
 		}
 		return fmt.Errorf("the previous content (%s) is gone and the file changed", f.Prev)
 	}
-	tmp := f.Path + ".upgrader-undo"
-	cmd := fmt.Sprintf("cp -p -- %s %s && chmod %04o -- %s && mv -f -- %s %s && rm -f -- %s",
-		q(f.Prev), q(tmp), f.Mode, q(tmp), q(tmp), q(f.Path), q(f.Prev))
-	return run(ctx, t, cmd, sudo)
+	// The copy is taken back only with the content recorded for it: a link
+	// planted at its name cannot make root copy another file over Path.
+	cp := modules.Copy{Src: f.Prev, Dest: f.Path, Mode: os.FileMode(f.Mode), SrcOwner: true, SrcSHA256: f.SHA256}
+	return run(ctx, t, cp.Script()+" && rm -f -- "+q(f.Prev), sudo)
 }
 
 func run(ctx context.Context, t modules.Target, cmd string, sudo bool) error {
