@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"context"
 	"errors"
 	"flag"
@@ -35,6 +36,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	autoApprove := fs.Bool("auto-approve", false, "do not ask for confirmation")
 	detach := fs.Bool("detach", false, "run in the background; output goes to .upgrader/runs/RUN/output.log")
 	runID := fs.String("run-id", "", "use this run id (set by -detach for the background process)")
+	varsStdin := fs.Bool("vars-stdin", false, "read the -var values from stdin as JSON (set by -detach: values never in the process list)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return exitInvalid
@@ -58,6 +60,13 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 	if isPlan {
 		// the plan's own variables first; -var on the command line supplies the sensitive ones
 		dir, vars, varFiles = saved.Dir, append(append([]string(nil), saved.VarArgs...), c.vars...), append(append([]string(nil), saved.VarFiles...), c.varFiles...)
+	}
+	if *varsStdin {
+		// the parent of -detach resolved them all (the plan's, -var, typed at its prompt)
+		if vars, err = readDetachedVars(os.Stdin); err != nil {
+			fmt.Fprintf(stderr, "upgrader apply: -vars-stdin: %s\n", err)
+			return exitInvalid
+		}
 	}
 	stdin := os.Stdin
 	tty := views.IsTerminal(stdin) && views.IsTerminal(fileOf(stdout))
@@ -127,7 +136,7 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if *detach {
-			return detachApply(args, stateDir, p, stdout, stderr)
+			return detachApply(args, vars, stateDir, p, stdout, stderr)
 		}
 		plan = p
 	}
@@ -260,7 +269,7 @@ func askSensitive(sp *executor.SavedPlan, vars []string, w io.Writer) []string {
 // detachApply re-executes upgrader in the background with a chosen run id,
 // its output in runs/RUN/output.log, in a session of its own (setsid) so
 // that closing the terminal does not stop it.
-func detachApply(args []string, stateDir string, p *executor.Plan, stdout, stderr io.Writer) int {
+func detachApply(args, vars []string, stateDir string, p *executor.Plan, stdout, stderr io.Writer) int {
 	id := journal.NewRunID(time.Now())
 	runDir := journal.RunDir(stateDir, id)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
@@ -283,26 +292,78 @@ func detachApply(args []string, stateDir string, p *executor.Plan, stdout, stder
 		fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
 		return exitInvalid
 	}
-	var child []string
-	for _, a := range args {
-		if a == "-detach" || a == "--detach" || a == "-detach=true" || a == "--detach=true" {
-			continue
-		}
-		child = append(child, a)
+	child := append([]string{"apply", "-auto-approve", "-no-color", "-run-id", id, "-vars-stdin"}, withoutVars(args)...)
+	// Variable values reach the child on a pipe, never in its argv (which
+	// any local user can read for as long as the run lasts).
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
+		return exitInvalid
 	}
-	child = append([]string{"apply", "-auto-approve", "-no-color", "-run-id", id}, child...)
-	devnull, _ := os.Open(os.DevNull)
 	cmd := exec.Command(self, child...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pr, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pr.Close()
+	if err != nil {
+		pw.Close()
 		fmt.Fprintf(stderr, "upgrader apply: starting the background run: %s\n", err)
+		return exitInvalid
+	}
+	err = json.NewEncoder(pw).Encode(detachedVars{Vars: vars})
+	if cerr := pw.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader apply: passing the variables to the background run: %s\n", err)
 		return exitInvalid
 	}
 	pid := cmd.Process.Pid
 	_ = cmd.Process.Release()
 	fmt.Fprintf(stdout, "\nRun %s started in the background (pid %d).\n  follow it:  tail -f %s\n  status:     upgrader status -state-dir %s %s\n", id, pid, logPath, stateDir, id)
 	return exitOK
+}
+
+// detachedVars is what -detach writes on its child's stdin.
+type detachedVars struct {
+	Vars []string `json:"vars"`
+}
+
+// readDetachedVars reads the parent's detachedVars from r (the child's stdin).
+func readDetachedVars(r io.Reader) ([]string, error) {
+	var dv detachedVars
+	if err := json.NewDecoder(io.LimitReader(r, 16<<20)).Decode(&dv); err != nil {
+		return nil, err
+	}
+	return dv.Vars, nil
+}
+
+// withoutVars drops -detach and every -var with its value from args; the
+// background run gets the values on stdin instead.
+func withoutVars(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			out = append(out, a)
+			continue
+		}
+		switch name {
+		case "detach":
+			continue
+		case "var":
+			if !hasValue {
+				i++ // the value is the next argument
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // runTarget parses the flags and the [DIR] [RUN] arguments of the commands

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -459,5 +461,73 @@ func TestPlan_unreachableHostNamed(t *testing.T) {
 	}
 	if got := hostCat(t, bed.Host("web"), "/tmp/app/app.conf"); got != "version = 1" {
 		t.Errorf("web changed although db was down: %q", got)
+	}
+}
+
+// apply -detach of a saved plan with a sensitive -var: the background
+// process gets the value on a pipe, so no process's argv ever holds it, and
+// it runs with it (the host receives the secret).
+func TestApply_detachSecretNotInArgv(t *testing.T) {
+	const canary = "C4NARY-detach-'tok en'"
+	bed := startBed(t, "web")
+	web := bed.Host("web")
+	dir := configDir(t, bed, "secret_detach.hcl")
+	bin := testbin.Upgrader(t)
+	planFile := filepath.Join(dir, "saved.plan")
+	if out, err := exec.Command(bin, "plan", "-no-color", "-out", planFile, "-var", "token="+canary, dir).CombinedOutput(); err != nil {
+		t.Fatalf("plan: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "apply", "-detach", "-var", "token="+canary, planFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "started in the background") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	stateDir := filepath.Join(dir, ".upgrader")
+	var run string
+	waitFor(t, "the background run to wait at the gate", 30*time.Second, func() bool {
+		run, _ = journal.Latest(stateDir)
+		b, _ := os.ReadFile(filepath.Join(journal.RunDir(stateDir, run), "output.log"))
+		return run != "" && strings.Contains(string(b), "waiting")
+	})
+	li, err := journal.ReadLock(stateDir)
+	if err != nil || li.Run != run {
+		t.Fatalf("lock %+v %v", li, err)
+	}
+	t.Cleanup(func() { syscall.Kill(li.PID, syscall.SIGKILL) })
+	argv, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", li.PID))
+	if err != nil || !bytes.Contains(argv, []byte("-vars-stdin")) {
+		t.Fatalf("background argv %q %v", argv, err)
+	}
+	if bytes.Contains(argv, []byte("C4NARY")) {
+		t.Fatalf("the secret is in the background process's argv: %q", argv)
+	}
+	if code, _, errs := upgrader("approve", dir, run, "gate.go"); code != 0 {
+		t.Fatal(errs)
+	}
+	waitFor(t, "the background run to finish", 30*time.Second, func() bool {
+		rs, err := executor.Replay(stateDir, run)
+		return err == nil && rs.Outcome != ""
+	})
+	sum := sha256.Sum256([]byte(canary))
+	if got := hostCat(t, web, "/opt/token.sha"); got != hex.EncodeToString(sum[:]) {
+		b, _ := os.ReadFile(filepath.Join(journal.RunDir(stateDir, run), "output.log"))
+		t.Fatalf("the host got %q, not the secret's sha256; output.log:\n%s", got, b)
+	}
+	assertNoCanary(t, "C4NARY", stateDir, planFile)
+}
+
+// assertNoCanary fails when any file under the paths (state directory,
+// plan files, reports) holds the canary.
+func assertNoCanary(t *testing.T, canary string, paths ...string) {
+	t.Helper()
+	for _, root := range paths {
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(canary)) {
+				t.Errorf("%s holds the secret", p)
+			}
+			return nil
+		})
 	}
 }
