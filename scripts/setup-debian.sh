@@ -6,6 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(openssh-server openssh-client sudo iproute2 util-linux procps coreutils tar zstd rsync
       nginx-light postgresql postgresql-client mariadb-server mariadb-client
       ansible-core time curl python3 # this line: scripts/bench.sh (Ansible side by side, GNU time)
+      strace # e2e/faults: a SIGKILL after each journal line
       chromium) # the HTML report tests open it in a real headless browser
 missing=()
 for p in "${pkgs[@]}"; do
