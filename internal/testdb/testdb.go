@@ -52,6 +52,11 @@ type Server struct {
 	cmd    *exec.Cmd
 	reaper *os.File // write end of the reaper's pipe; closing it stops the server
 	admin  *sql.DB
+
+	// how it was launched, for Restart
+	cred *syscall.Credential
+	bin  string
+	args []string
 }
 
 var (
@@ -364,10 +369,11 @@ func startPostgres() (*Server, error) {
 			return nil, err
 		}
 		s.Port = port
-		lastErr = s.launch(cred, filepath.Join(PostgresBin, "postgres"),
-			"-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", dir,
+		s.cred, s.bin = cred, filepath.Join(PostgresBin, "postgres")
+		s.args = []string{"-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", dir,
 			"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-			"-c", "max_connections=200", "-c", "shared_buffers=32MB", "-c", "logging_collector=off")
+			"-c", "max_connections=200", "-c", "shared_buffers=32MB", "-c", "logging_collector=off"}
+		lastErr = s.launch(s.cred, s.bin, s.args...)
 		if lastErr == nil {
 			return s, nil
 		}
