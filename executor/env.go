@@ -130,6 +130,15 @@ func (e *env) Database(name string) (*modules.Database, error) {
 	return &modules.Database{Name: d.Name, Driver: d.Driver, DSN: d.DSN, Host: d.Host}, nil
 }
 
+func (e *env) MetricSource(name string) (*modules.MetricSource, error) {
+	name = strings.TrimPrefix(name, "metric_source.")
+	m := e.s.cfg.MetricSources[name]
+	if m == nil {
+		return nil, fmt.Errorf("no metric_source %q in the configuration", name)
+	}
+	return &modules.MetricSource{Name: m.Name, Kind: m.Kind, URL: m.URL, Headers: m.Headers, SensitiveURL: m.SensitiveURL, Timeout: m.Timeout}, nil
+}
+
 func (e *env) DialDatabase(name string) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
 	d, err := e.Database(name)
 	if err != nil {

@@ -60,6 +60,8 @@ type Config struct {
 	HostOrder []string // declaration order
 	Databases map[string]*Database
 	State     *State // the state block; nil: the local state directory
+	// MetricSources: metric_source blocks by name.
+	MetricSources map[string]*MetricSource
 
 	Phases     map[string]*Phase
 	PhaseOrder []string // a topological order of phases
@@ -117,6 +119,22 @@ type Database struct {
 	DSN       string // may be sensitive: never print
 	Host      string // "" when not set
 	DeclRange hcl.Range
+}
+
+// MetricSource is a metric_source block: where observe's metric blocks and
+// the prometheus check probe send their queries.
+type MetricSource struct {
+	Name string
+	Kind string // "prometheus" (the one kind so far)
+	URL  string
+	// Headers go with every request (Authorization, X-Scope-OrgID, ...).
+	// Values may be sensitive: never print them.
+	Headers map[string]string
+	// SensitiveURL: the url came from a sensitive value (it may hold
+	// credentials); it is then shown as "(sensitive)".
+	SensitiveURL bool
+	Timeout      time.Duration // per query; default 10s
+	DeclRange    hcl.Range
 }
 
 // Phase is a phase block.

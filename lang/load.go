@@ -35,6 +35,7 @@ type loader struct {
 	hostBlocks   []*hcl.Block
 	dbBlocks     []*hcl.Block
 	stateBlocks  []*hcl.Block
+	msBlocks     []*hcl.Block // metric_source
 	phaseBlocks  []*hcl.Block
 	nodeBlocks   []nodeBlock
 
@@ -58,15 +59,16 @@ type nodeBlock struct {
 func Load(dir string, schemas Schemas, opts Options) (*Config, hcl.Diagnostics) {
 	l := &loader{
 		cfg: &Config{
-			Dir:       dir,
-			Files:     map[string]*hcl.File{},
-			Variables: map[string]*Variable{},
-			Locals:    map[string]cty.Value{},
-			Hosts:     map[string]*Host{},
-			Databases: map[string]*Database{},
-			Phases:    map[string]*Phase{},
-			Nodes:     map[string]*Node{},
-			Apply:     opts.Apply,
+			Dir:           dir,
+			Files:         map[string]*hcl.File{},
+			Variables:     map[string]*Variable{},
+			Locals:        map[string]cty.Value{},
+			Hosts:         map[string]*Host{},
+			Databases:     map[string]*Database{},
+			MetricSources: map[string]*MetricSource{},
+			Phases:        map[string]*Phase{},
+			Nodes:         map[string]*Node{},
+			Apply:         opts.Apply,
 		},
 		schemas:   schemas,
 		opts:      opts,
@@ -172,6 +174,7 @@ func (l *loader) load() {
 	l.decodeConnectionAndHosts()
 	l.decodeDatabases()
 	l.decodeState()
+	l.decodeMetricSources()
 	l.decodeGraph(bodies)
 
 	// The hash covers the files and the (non-sensitive) variable values, so
@@ -247,14 +250,14 @@ func (l *loader) isNodeKind(k string) bool {
 
 // reservedRoot are names that can not be module node kinds.
 var reservedRoot = map[string]bool{
-	"var": true, "local": true, "locals": true, "host": true, "database": true, "run": true,
+	"var": true, "local": true, "locals": true, "host": true, "database": true, "metric_source": true, "run": true,
 	"phase": true, "variable": true, "connection": true, "rollback": true, "state": true,
 }
 
 // sortTopLevel files the top-level blocks of one file by type and reports
 // anything that is not a known block.
 func (l *loader) sortTopLevel(body *hclsyntax.Body) {
-	known := []string{"variable", "locals", "connection", "host", "database", "phase", "state"}
+	known := []string{"variable", "locals", "connection", "host", "database", "metric_source", "phase", "state"}
 	known = append(known, l.nodeKinds()...)
 	for _, a := range body.Attributes {
 		rng := a.NameRange
@@ -269,7 +272,7 @@ func (l *loader) sortTopLevel(body *hclsyntax.Body) {
 			if !l.labels(b, 0) {
 				continue
 			}
-		case b.Type == "variable" || b.Type == "host" || b.Type == "database" || b.Type == "phase" || l.isNodeKind(b.Type):
+		case b.Type == "variable" || b.Type == "host" || b.Type == "database" || b.Type == "metric_source" || b.Type == "phase" || l.isNodeKind(b.Type):
 			if !l.labels(b, 1) {
 				continue
 			}
@@ -290,6 +293,8 @@ func (l *loader) sortTopLevel(body *hclsyntax.Body) {
 			l.dbBlocks = append(l.dbBlocks, b)
 		case "state":
 			l.stateBlocks = append(l.stateBlocks, b)
+		case "metric_source":
+			l.msBlocks = append(l.msBlocks, b)
 		case "phase":
 			l.phaseBlocks = append(l.phaseBlocks, b)
 		default:

@@ -110,6 +110,14 @@ func (l *loader) checkRef(t hcl.Traversal, r *refs) bool {
 			}
 		}
 		return true
+	case "metric_source":
+		if has {
+			if _, ok := l.cfg.MetricSources[name]; !ok {
+				l.undeclared(t, "metric source", name, sortedKeys(l.cfg.MetricSources))
+				return false
+			}
+		}
+		return true
 	case "run":
 		if has && name != "id" && name != "started_at" {
 			l.errorf(t.SourceRange(), "Unsupported attribute", "run has the attributes id and started_at, not %q.", name)
@@ -137,7 +145,7 @@ func (l *loader) checkRef(t hcl.Traversal, r *refs) bool {
 		r.addDep(addr, t.SourceRange())
 		return true
 	}
-	known := append([]string{"var", "local", "host", "database", "run"}, l.nodeKinds()...)
+	known := append([]string{"var", "local", "host", "database", "metric_source", "run"}, l.nodeKinds()...)
 	detail := fmt.Sprintf("There is nothing named %q here.", root)
 	if s := suggest(root, known); s != "" {
 		detail += fmt.Sprintf(" Did you mean %q?", s)

@@ -107,6 +107,19 @@ type Database struct {
 	Host   string // "" when not set: the DSN is reached directly and dumps run locally
 }
 
+// MetricSource is a metric_source block, resolved: a Prometheus server's
+// base URL and what every request to it carries.
+type MetricSource struct {
+	Name string
+	Kind string // "prometheus"
+	URL  string
+	// Headers go with every request; their values are secrets (tokens):
+	// never print them, not even in an error.
+	Headers      map[string]string
+	SensitiveURL bool          // the url came from a sensitive value: show "(sensitive)"
+	Timeout      time.Duration // per request
+}
+
 // ---------------------------------------------------------------------------
 // Modules
 
@@ -188,6 +201,8 @@ type Env interface {
 	// DialDatabase returns a dialer for the database's DSN: through an SSH
 	// tunnel from its host when one is set, directly otherwise.
 	DialDatabase(name string) (func(ctx context.Context, network, addr string) (net.Conn, error), error)
+	// MetricSource returns a metric_source block ("prom" or "metric_source.prom").
+	MetricSource(name string) (*MetricSource, error)
 	// Check runs the named check node once (its own retries included); used by observe.
 	Check(ctx context.Context, name string) error
 	// Checkpoint durably stores a node's resumable state under key (observe:

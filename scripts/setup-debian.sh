@@ -5,6 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(openssh-server openssh-client sudo iproute2 util-linux procps coreutils tar zstd rsync
       nginx-light postgresql postgresql-client mariadb-server mariadb-client
+      prometheus
       ansible-core time curl python3 # this line: scripts/bench.sh (Ansible side by side, GNU time)
       strace # e2e/faults: a SIGKILL after each journal line
       chromium) # the HTML report tests open it in a real headless browser
@@ -15,7 +16,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   # Keep the packages from starting their services (sshd, nginx, PostgreSQL,
-  # MariaDB on this machine's own ports): the tests start private ones.
+  # MariaDB, Prometheus on this machine's own ports): the tests start private ones.
   own_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d

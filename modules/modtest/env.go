@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 
 	"github.com/zclconf/go-cty/cty/function"
@@ -21,6 +22,8 @@ type Env struct {
 	Dir       string // state directory
 	Targets   map[string]modules.Target
 	Databases map[string]*modules.Database
+	// MetricSources by name (metric_source blocks).
+	MetricSources map[string]*modules.MetricSource
 	// PlanOnly makes Target fail, as at plan time.
 	PlanOnly bool
 	// Checks are run by Check(name).
@@ -66,6 +69,14 @@ func (e *Env) Database(name string) (*modules.Database, error) {
 		return nil, fmt.Errorf("no database %q", name)
 	}
 	return d, nil
+}
+
+func (e *Env) MetricSource(name string) (*modules.MetricSource, error) {
+	m, ok := e.MetricSources[strings.TrimPrefix(name, "metric_source.")]
+	if !ok {
+		return nil, fmt.Errorf("no metric_source %q", name)
+	}
+	return m, nil
 }
 
 func (e *Env) DialDatabase(name string) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
