@@ -46,6 +46,7 @@ func (*Observe) Spec() hcldec.Spec {
 			"pattern":     &hcldec.AttrSpec{Name: "pattern", Type: cty.String, Required: true},
 			"max_matches": num("max_matches"),
 		}},
+		"metric": metricBlockSpec(),
 	}
 }
 
@@ -61,6 +62,7 @@ type settings struct {
 	Checks                           []string
 	MaxCheckFailures                 int
 	UnreachableFails                 bool
+	Metrics                          []metricSpec
 }
 
 type logSpec struct {
@@ -163,6 +165,23 @@ func parseSettings(cfg *modules.Config, partial bool) (*settings, hcl.Diagnostic
 			_, lv := it.Element()
 			if l, ok := parseLog(cfg, lv, i, s.Hosts, partial, at); ok {
 				s.Logs = append(s.Logs, l)
+			}
+		}
+	}
+	metrics := modules.Get(v, "metric")
+	if !metrics.IsNull() && metrics.IsKnown() && metrics.CanIterateElements() {
+		i := 0
+		seen := map[string]int{}
+		for it := metrics.ElementIterator(); it.Next(); i++ {
+			_, mv := it.Element()
+			m, ok := parseMetric(cfg, mv, i, s.BreachFor, partial, at)
+			if prev, dup := seen[m.Name]; dup && m.Name != "" {
+				at(fmt.Sprintf("metric.%d", i), "Duplicate metric", fmt.Sprintf("metric %q is declared twice in this observe block (the first is metric block %d).", m.Name, prev+1))
+				continue
+			}
+			seen[m.Name] = i
+			if ok {
+				s.Metrics = append(s.Metrics, m)
 			}
 		}
 	}

@@ -103,6 +103,10 @@ func evalContext(hosts, checks []string) *hcl.EvalContext {
 	if len(hv) > 0 {
 		vars["host"] = cty.ObjectVal(hv)
 	}
+	// metric_source.prom, as lang gives it.
+	vars["metric_source"] = cty.ObjectVal(map[string]cty.Value{"prom": cty.ObjectVal(map[string]cty.Value{
+		"name": cty.StringVal("prom"), "type": cty.StringVal("prometheus"),
+	})})
 	if len(cv) > 0 {
 		vars["check"] = cty.ObjectVal(cv)
 	}
@@ -123,6 +127,7 @@ func decode(t testing.TB, filename string, src []byte, hosts, checks []string) (
 	for _, b := range blk.Body.Blocks {
 		i := n[b.Type]
 		n[b.Type]++
+		cfg.Ranges[b.Type+"."+strconv.Itoa(i)] = b.DefRange()
 		for name, a := range b.Body.Attributes {
 			cfg.Ranges[b.Type+"."+strconv.Itoa(i)+"."+name] = a.Expr.Range()
 		}

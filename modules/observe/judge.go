@@ -25,12 +25,16 @@ type state struct {
 	CheckFails map[string]int `json:"check_fails,omitempty"`
 	// Unreachable: host -> consecutive intervals it could not be sampled.
 	Unreachable map[string]int `json:"unreachable,omitempty"`
+	// Baselines: metric -> series -> the query's mean over the baseline
+	// period before the window (measured once; absent until it could be).
+	Baselines map[string]map[string]float64 `json:"baselines,omitempty"`
 }
 
 func newState() *state {
 	return &state{
 		Cursors: map[string]logCursor{}, Matches: map[string]int{}, Lines: map[string][]string{},
 		BreachStart: map[string]time.Time{}, CheckFails: map[string]int{}, Unreachable: map[string]int{},
+		Baselines: map[string]map[string]float64{},
 	}
 }
 
@@ -64,6 +68,9 @@ func (s *settings) bounds() map[string]float64 {
 // the window fails, if it does. The live window and the judgement of a window
 // whose deadline passed while upgrader was down both use it, so they agree.
 func (s *settings) evaluate(st *state, rec *Record) []string {
+	if rec.Type == RecordMetric {
+		return s.evaluateMetric(st, rec)
+	}
 	var fails []string
 	host := rec.Host
 	who := fmt.Sprintf("host %q", host)

@@ -23,6 +23,7 @@ func MetricsFile(stateDir, run string) string {
 const (
 	RecordWindow = "window" // a window started or resumed
 	RecordSample = "sample" // one host, one interval
+	RecordMetric = "metric" // one metric block's series, one interval
 	RecordEnd    = "end"    // a window ended
 )
 
@@ -42,6 +43,11 @@ type Record struct {
 	// "disk", "load", "log PATH"), so a report can draw them without the configuration.
 	Bounds    map[string]float64 `json:"bounds,omitempty"`
 	BreachFor string             `json:"breach_for,omitempty"`
+	// MetricNames: the window's metric blocks; MetricBounds: each one's
+	// bounds by the names its records' Over uses ("max", "min",
+	// "max_increase_percent", "max_decrease_percent") and "baseline_seconds".
+	MetricNames  []string                      `json:"metrics,omitempty"`
+	MetricBounds map[string]map[string]float64 `json:"metric_bounds,omitempty"`
 
 	// sample; Host is "" for the one line of a window without hosts.
 	Host string   `json:"host,omitempty"`
@@ -67,6 +73,16 @@ type Record struct {
 	Over []string `json:"over,omitempty"`
 	// Deciding: this sample made the window fail (a bound breached long enough).
 	Deciding bool `json:"deciding,omitempty"`
+
+	// metric: a metric block's value for one series in one interval.
+	// Series is the series' labels as PromQL writes them ("{}" when it has
+	// none; "" when the query gave no value at all: NoData says why).
+	Metric   string   `json:"metric,omitempty"`
+	Series   string   `json:"series,omitempty"`
+	Value    *float64 `json:"value,omitempty"`
+	Baseline *float64 `json:"baseline,omitempty"`
+	NoData   string   `json:"no_data,omitempty"`
+	BadQuery bool     `json:"bad_query,omitempty"` // Prometheus refused the query: fails at once
 
 	// end; also "window" says judged when the deadline passed while upgrader was down.
 	Outcome string `json:"outcome,omitempty"` // passed | approved | failed | judged_passed | judged_failed
@@ -156,6 +172,9 @@ type WindowSummary struct {
 	Samples  int       `json:"samples"`
 	// Latest sample per host ("" for a window without hosts).
 	Latest map[string]*Record `json:"latest,omitempty"`
+	// LatestMetrics: the latest metric record per "NAME SERIES" ("NAME" when
+	// the query had no value).
+	LatestMetrics map[string]*Record `json:"latest_metrics,omitempty"`
 	// Breaches counts, per "HOST BOUND", the samples above the bound
 	// (whether or not they lasted breach_for); LastBreach is the latest such sample.
 	Breaches   map[string]int     `json:"breaches,omitempty"`
@@ -190,11 +209,30 @@ func Summarize(path string) ([]*WindowSummary, error) {
 			}
 			w.Interval, w.Hosts = r.Interval, r.Hosts
 			w.Outcome, w.Reason = "", "" // a resumed window is open again
-		case RecordSample:
+		case RecordSample, RecordMetric:
 			w.Samples++
-			w.Latest[r.Host] = r
+			who := r.Host
+			if r.Type == RecordMetric {
+				who = "metric " + r.Metric + seriesText(r.Series)
+				if w.LatestMetrics == nil {
+					w.LatestMetrics = map[string]*Record{}
+				}
+				if r.Series == "" {
+					// No value at all this interval: it stands for every series.
+					for k := range w.LatestMetrics {
+						if w.LatestMetrics[k].Metric == r.Metric {
+							delete(w.LatestMetrics, k)
+						}
+					}
+				} else {
+					delete(w.LatestMetrics, r.Metric)
+				}
+				w.LatestMetrics[strings.TrimSpace(r.Metric+" "+r.Series)] = r
+			} else {
+				w.Latest[r.Host] = r
+			}
 			for _, b := range r.Over {
-				k := strings.TrimSpace(r.Host + " " + b)
+				k := strings.TrimSpace(who + " " + b)
 				w.Breaches[k]++
 				w.LastBreach[k] = r
 			}
@@ -248,6 +286,10 @@ func (w *WindowSummary) Text(now time.Time) string {
 		}
 		fmt.Fprintf(&b, "  %-12s %s  %s\n", name, r.TS.UTC().Format("15:04:05"), r.Metrics())
 	}
+	for _, k := range sortedKeys(w.LatestMetrics) {
+		r := w.LatestMetrics[k]
+		fmt.Fprintf(&b, "  metric %s  %s  %s\n", k, r.TS.UTC().Format("15:04:05"), r.Metrics())
+	}
 	for _, k := range sortedKeys(w.Breaches) {
 		r := w.LastBreach[k]
 		fmt.Fprintf(&b, "  breach: %s above its bound in %d sample(s), last at %s (%s)\n", k, w.Breaches[k], r.TS.UTC().Format("15:04:05"), r.Metrics())
@@ -258,6 +300,17 @@ func (w *WindowSummary) Text(now time.Time) string {
 // Metrics renders a sample's values on one line.
 func (r *Record) Metrics() string {
 	var p []string
+	if r.Type == RecordMetric {
+		if r.Value != nil {
+			p = append(p, fmtValue(*r.Value))
+		} else {
+			p = append(p, "no data: "+r.NoData)
+		}
+		if r.Baseline != nil {
+			p = append(p, "baseline "+fmtValue(*r.Baseline))
+		}
+		return strings.Join(p, "  ")
+	}
 	if r.Error != "" {
 		p = append(p, "error: "+r.Error)
 	}

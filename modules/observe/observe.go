@@ -10,6 +10,7 @@ package observe
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
+	"github.com/upgrader-dev/upgrader/modules/metricsrc"
 )
 
 // Observe is the observe node kind.
@@ -68,7 +70,26 @@ func (*Observe) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, 
 			mu.Unlock()
 		}()
 	}
+	details := make([]string, len(s.Metrics))
+	errs := make([]error, len(s.Metrics))
+	for i := range s.Metrics {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var warns []string
+			details[i], warns, errs[i] = planMetric(ctx, req.Env, s, &s.Metrics[i])
+			mu.Lock()
+			p.Warnings = append(p.Warnings, warns...)
+			mu.Unlock()
+		}()
+	}
 	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	p.Detail = strings.Join(details, "\n")
 	sort.Strings(p.Warnings)
 	return p, nil
 }
@@ -108,15 +129,104 @@ func planProbe(ctx context.Context, env modules.Env, s *settings, host string) [
 	return warns
 }
 
+// planMetric asks the metric's source for the query's value now (and its
+// baseline): the source answers, the query parses, it has data. A query
+// Prometheus refuses is an error; no answer or no data is a warning.
+func planMetric(ctx context.Context, env modules.Env, s *settings, m *metricSpec) (string, []string, error) {
+	src, err := env.MetricSource(m.Source)
+	if err != nil {
+		return "", nil, fmt.Errorf("metric %q: %w", m.Name, err)
+	}
+	c, err := metricsrc.Open(src)
+	if err != nil {
+		return "", nil, fmt.Errorf("metric %q: %w", m.Name, err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "metric %s: %s", m.Name, m.bounds())
+	res, err := c.Query(ctx, m.Query, time.Time{})
+	switch {
+	case metricsrc.IsBadQuery(err):
+		return "", nil, fmt.Errorf("metric %q: %v; query: %s", m.Name, err, m.Shown)
+	case err != nil:
+		b.WriteString("; now: unknown (the source does not answer)")
+		return b.String(), []string{fmt.Sprintf("metric %q: %s does not answer: %v (on_no_data = %q applies while it does not)", m.Name, metricsrc.Shown(src), err, m.OnNoData)}, nil
+	case len(res.Series) == 0:
+		b.WriteString("; now: no data")
+		return b.String(), []string{fmt.Sprintf("metric %q: the query returns no series now (a metric or label name typo? no scrape yet?): on_no_data = %q applies; query: %s", m.Name, m.OnNoData, m.Shown)}, nil
+	}
+	var warns []string
+	for _, w := range res.Warnings {
+		warns = append(warns, fmt.Sprintf("metric %q: Prometheus warns: %s", m.Name, w))
+	}
+	var base map[string]float64
+	if m.Baseline > 0 {
+		now := time.Now()
+		if mean, err := c.Mean(ctx, m.Query, now.Add(-m.Baseline), now, max(s.Interval, 15*time.Second)); err != nil {
+			warns = append(warns, fmt.Sprintf("metric %q: baseline: %v", m.Name, err))
+		} else {
+			base = map[string]float64{}
+			for _, x := range mean.Series {
+				base[x.Name] = x.Value
+			}
+			if len(base) == 0 {
+				warns = append(warns, fmt.Sprintf("metric %q: the query had no value over the last %s: no baseline, relative bounds would not be judged", m.Name, m.Baseline))
+			}
+		}
+	}
+	const shown = 10
+	for i, x := range res.Series {
+		if i == shown {
+			fmt.Fprintf(&b, "\n  ... and %d more series", len(res.Series)-shown)
+			break
+		}
+		fmt.Fprintf(&b, "\n  now%s %s", seriesText(x.Name), metricsrc.Num(x.Value))
+		if v, ok := base[x.Name]; ok {
+			fmt.Fprintf(&b, ", baseline (last %s) %s", m.Baseline, metricsrc.Num(v))
+		}
+		if math.IsNaN(x.Value) {
+			warns = append(warns, fmt.Sprintf("metric %q%s is NaN now (0/0: no requests?): on_no_data = %q applies to it", m.Name, seriesText(x.Name), m.OnNoData))
+		}
+	}
+	return b.String(), warns, nil
+}
+
+// bounds lists a metric's bounds for the plan.
+func (m *metricSpec) bounds() string {
+	var p []string
+	if m.Max != nil {
+		p = append(p, "<= "+metricsrc.Num(*m.Max))
+	}
+	if m.Min != nil {
+		p = append(p, ">= "+metricsrc.Num(*m.Min))
+	}
+	if m.MaxInc != nil {
+		p = append(p, fmt.Sprintf("at most +%s%% of its %s baseline", metricsrc.Num(*m.MaxInc), m.Baseline))
+	}
+	if m.MaxDec != nil {
+		p = append(p, fmt.Sprintf("at most -%s%% of its %s baseline", metricsrc.Num(*m.MaxDec), m.Baseline))
+	}
+	out := strings.Join(p, ", ")
+	if m.BreachFor > 0 {
+		out += fmt.Sprintf(" (breach_for %s)", m.BreachFor)
+	}
+	return out + fmt.Sprintf(", on_no_data %s; query: %s", m.OnNoData, m.Shown)
+}
+
 // describe is the plan's one-line summary.
 func (s *settings) describe() string {
 	var b strings.Builder
 	b.WriteString("observe ")
+	var what []string
 	if len(s.Hosts) > 0 {
-		b.WriteString(strings.Join(s.Hosts, ", "))
-	} else {
-		b.WriteString("checks")
+		what = append(what, strings.Join(s.Hosts, ", "))
 	}
+	if len(s.Metrics) > 0 {
+		what = append(what, fmt.Sprintf("%d metric(s)", len(s.Metrics)))
+	}
+	if len(what) == 0 {
+		what = append(what, "checks")
+	}
+	b.WriteString(strings.Join(what, " and "))
 	fmt.Fprintf(&b, " for %s every %s", s.Duration, s.Interval)
 	var bounds []string
 	add := func(name string, v *float64, unit string) {

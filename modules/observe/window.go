@@ -13,6 +13,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/upgrader-dev/upgrader/modules"
+	"github.com/upgrader-dev/upgrader/modules/metricsrc"
 )
 
 // Checkpoint keys, under the node's address ("observe.soak/window").
@@ -43,8 +44,10 @@ type window struct {
 	timeout time.Duration        // per host round trip
 	cpu     map[string][2]uint64 // host -> busy, total jiffies at the last sample
 	now     func() time.Time
-	lastLog time.Time       // last heartbeat in the run's log
-	warned  map[string]bool // cursor keys already reported unreadable
+	lastLog time.Time                    // last heartbeat in the run's log
+	warned  map[string]bool              // cursor keys already reported unreadable
+	clients map[string]*metricsrc.Client // by metric_source name
+	baseMu  sync.Mutex                   // st.Baselines, written by the metric queries
 }
 
 func newWindow(req *modules.Request, s *settings) (*window, error) {
@@ -85,6 +88,9 @@ func newWindow(req *modules.Request, s *settings) (*window, error) {
 		}
 		w.st = newState()
 	}
+	if w.clients, err = metricClients(w.env, s); err != nil {
+		return nil, err
+	}
 	if w.out, err = openMetrics(w.path); err != nil {
 		return nil, err
 	}
@@ -122,7 +128,8 @@ func (w *window) run(ctx context.Context) (*modules.Outcome, error) {
 	}
 	d := dl
 	if err := w.out.write(&Record{Type: RecordWindow, Node: w.node, TS: w.now().UTC(), Deadline: &d,
-		Interval: w.s.Interval.String(), Hosts: w.s.Hosts, Resumed: w.resumed, Bounds: w.s.bounds(), BreachFor: w.s.BreachFor.String()}); err != nil {
+		Interval: w.s.Interval.String(), Hosts: w.s.Hosts, Resumed: w.resumed, Bounds: w.s.bounds(), BreachFor: w.s.BreachFor.String(),
+		MetricNames: w.s.metricNames(), MetricBounds: w.s.metricBounds()}); err != nil {
 		return nil, err
 	}
 	verb := "observing"
@@ -164,10 +171,17 @@ func (w *window) run(ctx context.Context) (*modules.Outcome, error) {
 }
 
 func (w *window) what() string {
-	if len(w.s.Hosts) == 0 {
-		return "checks " + strings.Join(w.s.Checks, ", ")
+	var p []string
+	if len(w.s.Hosts) > 0 {
+		p = append(p, strings.Join(w.s.Hosts, ", "))
 	}
-	return strings.Join(w.s.Hosts, ", ")
+	if len(w.s.Metrics) > 0 {
+		p = append(p, "metrics "+strings.Join(w.s.metricNames(), ", "))
+	}
+	if len(w.s.Checks) > 0 && len(w.s.Hosts) == 0 {
+		p = append(p, "checks "+strings.Join(w.s.Checks, ", "))
+	}
+	return strings.Join(p, " and ")
 }
 
 // wait sleeps until t, polling for an approval (upgrader approve).
@@ -233,7 +247,7 @@ func (w *window) judgeAfterDeadline() (*modules.Outcome, error) {
 		fails []string
 	)
 	err := ReadRecords(w.path, func(r *Record) error {
-		if r.Node != w.node || r.Type != RecordSample || r.TS.Before(w.mark.Started) {
+		if r.Node != w.node || (r.Type != RecordSample && r.Type != RecordMetric) || r.TS.Before(w.mark.Started) {
 			return nil // another node, or an earlier window of this node
 		}
 		n++
@@ -295,6 +309,8 @@ func (w *window) round(ctx context.Context) error {
 			checkErr[i] = w.env.Check(ctx, c)
 		}()
 	}
+	metricRes := make([]metricResult, len(w.s.Metrics))
+	w.queryMetrics(ctx, &wg, metricRes)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err // interrupted, not failed: resume continues the window
@@ -319,7 +335,7 @@ func (w *window) round(ctx context.Context) error {
 		}
 	}
 	hosts := w.s.Hosts
-	if len(hosts) == 0 {
+	if len(hosts) == 0 && (len(w.s.Checks) > 0 || len(w.s.Metrics) == 0) {
 		hosts = []string{""}
 	}
 	recs := make([]*Record, len(hosts))
@@ -333,6 +349,28 @@ func (w *window) round(ctx context.Context) error {
 		rec.Deciding = len(f) > 0
 		fails = append(fails, f...)
 		recs[i] = rec
+	}
+	for i := range w.s.Metrics {
+		m := &w.s.Metrics[i]
+		mrecs := w.metricRecords(ts, m, metricRes[i])
+		seen := map[string]bool{}
+		for _, r := range mrecs {
+			f := w.s.evaluate(w.st, r)
+			r.Deciding = len(f) > 0
+			fails = append(fails, f...)
+			seen[r.Series] = true
+		}
+		// A series gone from the result is no longer above anything.
+		prefix := metricKey(m.Name, "", "")
+		prefix = prefix[:len(prefix)-1]
+		for k := range w.st.BreachStart {
+			if rest, ok := strings.CutPrefix(k, prefix); ok {
+				if series := rest[:strings.LastIndexByte(rest, '|')]; !seen[series] {
+					delete(w.st.BreachStart, k)
+				}
+			}
+		}
+		recs = append(recs, mrecs...)
 	}
 	w.st.Samples += len(recs)
 	w.st.TS = ts
@@ -443,7 +481,7 @@ func (w *window) logRound(recs []*Record) {
 	}
 	notable := false
 	for _, r := range recs {
-		if len(r.Over) > 0 || r.Unreachable > 0 || len(r.LogLines) > 0 || len(r.CheckErrors) > 0 {
+		if len(r.Over) > 0 || r.Unreachable > 0 || len(r.LogLines) > 0 || len(r.CheckErrors) > 0 || r.NoData != "" {
 			notable = true
 		}
 	}
@@ -455,12 +493,14 @@ func (w *window) logRound(recs []*Record) {
 	w.logf("%d samples, %s left", w.st.Samples, w.mark.Deadline.Sub(now).Round(time.Second))
 	for _, r := range recs {
 		name := r.Host
-		if name == "" {
+		if r.Type == RecordMetric {
+			name = "metric " + r.Metric + seriesText(r.Series)
+		} else if name == "" {
 			name = "checks"
 		}
 		over := ""
 		if len(r.Over) > 0 {
-			over = "  ABOVE: " + strings.Join(r.Over, ", ")
+			over = "  BREACH: " + strings.Join(r.Over, ", ")
 		}
 		w.logf("  %s %s%s", name, r.Metrics(), over)
 	}
