@@ -7,6 +7,7 @@ import (
 	"github.com/upgrader-dev/upgrader/modules/httpcheck"
 	"github.com/upgrader-dev/upgrader/modules/migrate"
 	"github.com/upgrader-dev/upgrader/modules/observe"
+	"github.com/upgrader-dev/upgrader/modules/promcheck"
 	"github.com/upgrader-dev/upgrader/modules/release"
 	"github.com/upgrader-dev/upgrader/modules/run"
 	"github.com/upgrader-dev/upgrader/modules/schemacheck"
@@ -31,5 +32,6 @@ func newRegistry() *modules.Registry {
 	r.RegisterNode(schemacheck.New())
 	r.RegisterNode(migrate.New())
 	r.RegisterProbe(sqlcheck.New())
+	r.RegisterProbe(promcheck.New())
 	return r
 }

@@ -26,6 +26,10 @@ func EvalContext() *hcl.EvalContext {
 			"version": cty.StringVal("2.4.0"),
 			"later":   cty.UnknownVal(cty.String).Mark("after:step.build"),
 		}),
+		// A metric_source block, as lang gives it.
+		"metric_source": cty.ObjectVal(map[string]cty.Value{"prom": cty.ObjectVal(map[string]cty.Value{
+			"name": cty.StringVal("prom"), "type": cty.StringVal("prometheus"),
+		})}),
 	}}
 }
 
