@@ -26,6 +26,8 @@ type Plan struct {
 	Phases     []string          `json:"phases"`         // phase order; nodes outside any phase have Phase ""
 	Nodes      []*PlanNode       `json:"nodes"`
 	Errors     []string          `json:"errors,omitempty"` // probes that failed (host down, ...)
+	// Hosts: the effective connection of hosts that take settings from ssh_config.
+	Hosts []PlanHost `json:"hosts,omitempty"`
 
 	// Facts are what the probes saw, by "NODE HOST #INDEX" (saved plans).
 	Facts map[string]map[string]string `json:"facts,omitempty"`
@@ -98,6 +100,7 @@ func MakePlan(ctx context.Context, opts Options) (*Plan, error) {
 			p.Vars[name] = FormatValue(v.Value)
 		}
 	}
+	p.Hosts = planHosts(cfg)
 	s := newSession(ctx, &opts, "")
 	outs := map[string]map[string]cty.Value{}
 	for _, addr := range order {

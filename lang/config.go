@@ -101,6 +101,29 @@ type Connection struct {
 	// SudoPassword is given to sudo on its stdin; a secret whatever its
 	// marks: never print it. "" for passwordless sudo.
 	SudoPassword string
+
+	// SSHConfig is the OpenSSH client configuration file read for the
+	// settings the HCL leaves unset ("" when off). See sshconfig.go.
+	SSHConfig      string
+	KeyFiles       []string // IdentityFile lines (when private_key_file is unset)
+	IdentitiesOnly bool
+	HashKnownHosts bool
+	Jumps          []Jump // ProxyJump chain, first hop first
+	// Origins says where each effective setting came from, by name
+	// (address, user, port, ...): "ssh_config line 12", "main.hcl:4", "default".
+	Origins     map[string]string
+	set         map[string]string // attributes written in HCL: name -> "FILE:LINE"
+	sshConfigAt hcl.Range         // the ssh_config attribute, when written
+}
+
+// Jump is one hop of a jump chain, resolved like a host.
+type Jump struct {
+	Name           string // as written in ProxyJump
+	Address        string
+	Port           int
+	User           string
+	KeyFiles       []string
+	KnownHostsFile string
 }
 
 // Host is a host block.

@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"maps"
 	"math/big"
 	"os"
 	"os/user"
@@ -18,7 +19,7 @@ var connectionSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "user"}, {Name: "port"}, {Name: "private_key_file"}, {Name: "agent"},
 		{Name: "known_hosts_file"}, {Name: "accept_new_host_keys"}, {Name: "bastion"},
-		{Name: "timeout"}, {Name: "sudo"}, {Name: "sudo_password"},
+		{Name: "timeout"}, {Name: "sudo"}, {Name: "sudo_password"}, {Name: "ssh_config"},
 	},
 }
 
@@ -168,8 +169,18 @@ func (l *loader) expandPath(p string) string {
 // decodeConnection applies one connection block onto c.
 func (l *loader) decodeConnection(b *hcl.Block, c *Connection, ctx *hcl.EvalContext) {
 	content := l.content(b.Body, connectionSchema, "a connection block")
+	c.set = maps.Clone(c.set)
+	if c.set == nil {
+		c.set = map[string]string{}
+	}
 	for name, a := range content.Attributes {
+		c.set[name] = fmt.Sprintf("%s:%d", filepath.Base(a.Range.Filename), a.Range.Start.Line)
 		switch name {
+		case "ssh_config":
+			if s, ok := l.evalString(a, ctx, "ssh_config"); ok {
+				c.SSHConfig = l.expandPath(s)
+				c.sshConfigAt = a.Expr.Range()
+			}
 		case "user":
 			if s, ok := l.evalString(a, ctx, "user"); ok {
 				c.User = s
@@ -244,6 +255,9 @@ func (l *loader) decodeConnectionAndHosts() {
 	if def.KnownHostsFile == "" {
 		def.KnownHostsFile = l.expandPath("~/.ssh/known_hosts")
 	}
+	if _, ok := def.set["ssh_config"]; !ok {
+		def.SSHConfig = l.expandPath("~/.ssh/config")
+	}
 
 	hostVals := map[string]cty.Value{}
 	for _, b := range l.hostBlocks {
@@ -281,6 +295,7 @@ func (l *loader) decodeConnectionAndHosts() {
 			}
 			l.decodeConnection(cb, &h.Conn, ctx)
 		}
+		l.applySSHConfig(h, b, def)
 		hostVals[name] = hostValue(h)
 	}
 	l.cfg.scope.static["host"] = cty.ObjectVal(hostVals)

@@ -32,6 +32,7 @@ type loader struct {
 	varBlocks    []*hcl.Block
 	localsBlocks []*hcl.Block
 	connBlocks   []*hcl.Block
+	sshConfigs   map[string]sshConfigResult // parsed once per path
 	hostBlocks   []*hcl.Block
 	dbBlocks     []*hcl.Block
 	stateBlocks  []*hcl.Block

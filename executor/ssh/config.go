@@ -38,6 +38,12 @@ type Config struct {
 	// key; a changed key is refused regardless.
 	AcceptNewHostKeys bool
 	Bastion           string        // "[user@]host[:port]" jump host; "" for none
+	// Jumps is a jump chain, first hop first (ProxyJump); a hop's own
+	// Jumps and Bastion are ignored. Bastion, when set, is used instead.
+	Jumps []Config
+	// HashKnownHosts records accepted keys hashed (also done when the
+	// known_hosts file already holds hashed names).
+	HashKnownHosts bool
 	Timeout           time.Duration // connect and handshake; 10s when 0
 	Sudo              bool          // run commands and writes through sudo
 	// SudoPassword is given to `sudo -S` on stdin (never in argv); "" runs
@@ -106,6 +112,21 @@ func (c Config) timeout() time.Duration {
 }
 
 func (c Config) addr() string { return net.JoinHostPort(c.Address, strconv.Itoa(c.port())) }
+
+// hops is the jump chain: the bastion, or Jumps.
+func (c Config) hops() ([]Config, error) {
+	if c.Bastion == "" {
+		return c.Jumps, nil
+	}
+	b, err := c.bastionConfig()
+	if err != nil {
+		return nil, err
+	}
+	return []Config{b}, nil
+}
+
+// hopName names a hop in errors.
+func (c Config) hopName() string { return c.User + "@" + c.addr() }
 
 // bastionConfig is c with the jump host's address, port and user.
 func (c Config) bastionConfig() (Config, error) {

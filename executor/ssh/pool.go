@@ -238,7 +238,7 @@ func brokenTransport(err error) bool {
 type conn struct {
 	host     string
 	client   *ssh.Client
-	jump     *ssh.Client // bastion, nil without one
+	jumps    []*ssh.Client // the jump chain, first hop first
 	opts     Options
 	sessions chan struct{} // semaphore: at most MaxSessions open sessions
 
@@ -279,8 +279,8 @@ func (c *conn) kill(reason error) {
 		c.mu.Unlock()
 		close(c.done)
 		c.client.Close()
-		if c.jump != nil {
-			c.jump.Close()
+		for i := len(c.jumps) - 1; i >= 0; i-- {
+			c.jumps[i].Close()
 		}
 	})
 }
@@ -334,35 +334,61 @@ func (p *Pool) dial(ctx context.Context, name string, cfg Config) (*conn, error)
 	if cfg.User == "" {
 		return nil, errors.New("no user")
 	}
-	var jump *ssh.Client
+	hops, err := cfg.hops()
+	if err != nil {
+		return nil, err
+	}
+	// Each hop's client dials the next hop, the last one the host.
+	var jumps []*ssh.Client
+	closeJumps := func() {
+		for i := len(jumps) - 1; i >= 0; i-- {
+			jumps[i].Close()
+		}
+	}
 	var nc net.Conn
-	var err error
-	if cfg.Bastion != "" {
-		bcfg, err := cfg.bastionConfig()
+	dialNext := func(via *ssh.Client, viaName string, next Config) (net.Conn, error) {
+		dctx, cancel := context.WithTimeout(ctx, next.timeout())
+		defer cancel()
+		nc, err := via.DialContext(dctx, "tcp", next.addr())
 		if err != nil {
+			return nil, fmt.Errorf("through jump host %s to %s: %w", viaName, next.addr(), err)
+		}
+		return nc, nil
+	}
+	for i, hop := range hops {
+		if i > 0 {
+			if nc, err = dialNext(jumps[i-1], hops[i-1].hopName(), hop); err != nil {
+				closeJumps()
+				return nil, err
+			}
+		}
+		j, err := p.handshake(ctx, hop, nc)
+		if err != nil {
+			closeJumps()
+			if cfg.Bastion != "" {
+				return nil, fmt.Errorf("bastion %s: %w", cfg.Bastion, err)
+			}
+			return nil, fmt.Errorf("jump host %s: %w", hop.hopName(), err)
+		}
+		jumps = append(jumps, j)
+		nc = nil
+	}
+	if len(jumps) > 0 {
+		if nc, err = dialNext(jumps[len(jumps)-1], hops[len(hops)-1].hopName(), cfg); err != nil {
+			closeJumps()
+			if cfg.Bastion != "" {
+				return nil, fmt.Errorf("through bastion %s: %w", cfg.Bastion, err)
+			}
 			return nil, err
-		}
-		jump, err = p.handshake(ctx, bcfg, nil)
-		if err != nil {
-			return nil, fmt.Errorf("bastion %s: %w", cfg.Bastion, err)
-		}
-		dctx, cancel := context.WithTimeout(ctx, cfg.timeout())
-		nc, err = jump.DialContext(dctx, "tcp", cfg.addr())
-		cancel()
-		if err != nil {
-			jump.Close()
-			return nil, fmt.Errorf("through bastion %s: %w", cfg.Bastion, err)
 		}
 	}
 	client, err := p.handshake(ctx, cfg, nc)
 	if err != nil {
-		if jump != nil {
-			jump.Close()
-		}
+		closeJumps()
 		return nil, err
 	}
 	c := &conn{
-		host: name, client: client, jump: jump, opts: p.opts, sudoPassword: cfg.SudoPassword,
+		host: name, client: client, jumps: jumps, opts: p.opts, sudoPassword: cfg.SudoPassword,
 		sessions:    make(chan struct{}, p.opts.MaxSessions),
 		done:        make(chan struct{}),
 		shellTokens: make(chan struct{}, p.opts.MaxShells),
@@ -375,10 +401,10 @@ func (p *Pool) dial(ctx context.Context, name string, cfg Config) (*conn, error)
 		}
 		c.kill(err)
 	}()
-	if jump != nil {
+	for i, j := range jumps {
 		go func() {
-			jump.Wait()
-			c.kill(fmt.Errorf("bastion %s closed", cfg.Bastion))
+			j.Wait()
+			c.kill(fmt.Errorf("jump host %s closed", hops[i].hopName()))
 		}()
 	}
 	go c.keepalive()

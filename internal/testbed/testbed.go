@@ -414,6 +414,52 @@ func (h *Host) RestoreLink(ctx context.Context) error {
 	return nil
 }
 
+// privateNet holds the addresses of private links (LinkPrivate): a host
+// has 203.0.113.SLOT on each of its links.
+const privateNet = "203.0.113."
+
+// PrivateAddress is the host's address on its private links (LinkPrivate).
+func (h *Host) PrivateAddress() string { return privateNet + strconv.Itoa(h.Slot) }
+
+// LinkPrivate joins h and o by a point-to-point link of their own (a veth
+// pair between their namespaces, /32 addresses 203.0.113.SLOT with a route
+// to the peer), off the shared bridge: on it each reaches the other's
+// PrivateAddress, which neither the controller nor any other host can reach
+// (a host behind a jump host). Both sshds also listen on their private
+// address, and the bed's known_hosts gets their keys by that address.
+func (h *Host) LinkPrivate(ctx context.Context, o *Host) error {
+	a, b := h.PrivateAddress(), o.PrivateAddress()
+	ha, hb := fmt.Sprintf("p%d", o.Slot), fmt.Sprintf("p%d", h.Slot) // in h's and o's namespace
+	script := fmt.Sprintf(`set -e
+ip -n %[1]s link add %[3]s type veth peer name %[4]s netns %[2]s
+ip -n %[1]s addr add %[5]s/32 dev %[3]s
+ip -n %[2]s addr add %[6]s/32 dev %[4]s
+ip -n %[1]s link set %[3]s up
+ip -n %[2]s link set %[4]s up
+ip -n %[1]s route add %[6]s/32 dev %[3]s
+ip -n %[2]s route add %[5]s/32 dev %[4]s
+`, h.NetNS, o.NetNS, ha, hb, a, b)
+	if out, err := exec.CommandContext(ctx, "/bin/sh", "-c", script).CombinedOutput(); err != nil {
+		return fmt.Errorf("testbed: link %s-%s: %v: %s", h.Name, o.Name, err, bytes.TrimSpace(out))
+	}
+	f, err := os.OpenFile(h.KnownHostsFile, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, x := range []*Host{h, o} {
+		pub, err := os.ReadFile(x.HostKeyFile + ".pub")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(f, "%s %s", x.PrivateAddress(), pub)
+		if err := x.RestartSSH(ctx, "ListenAddress "+x.PrivateAddress()+":22"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // MountTmpfs mounts a tmpfs of the given size ("64k", "1m") at path inside
 // the host (creating path), owned by the deploy user: a small disk to fill.
 func (h *Host) MountTmpfs(ctx context.Context, path, size string) error {
@@ -428,7 +474,8 @@ func (h *Host) MountTmpfs(ctx context.Context, path, size string) error {
 // (user deploy, the bed's key and known_hosts) and one host block per host.
 func (b *Testbed) WriteHostsHCL(path string) error {
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "# Test hosts written by internal/testbed.\nconnection {\n  user             = %q\n  port             = 22\n  private_key_file = %q\n  known_hosts_file = %q\n  timeout          = \"10s\"\n}\n", deployUser, b.KeyFile, b.KnownHostsFile)
+	// ssh_config = "": the tests do not depend on the machine's ~/.ssh/config.
+	fmt.Fprintf(&buf, "# Test hosts written by internal/testbed.\nconnection {\n  user             = %q\n  port             = 22\n  private_key_file = %q\n  known_hosts_file = %q\n  timeout          = \"10s\"\n  ssh_config       = \"\"\n}\n", deployUser, b.KeyFile, b.KnownHostsFile)
 	for _, h := range b.hosts {
 		fmt.Fprintf(&buf, "\nhost %q {\n  address = %q\n}\n", h.Name, h.Address)
 	}

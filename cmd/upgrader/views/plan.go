@@ -29,6 +29,19 @@ func Plan(w io.Writer, p *executor.Plan, st Style) {
 		}
 		fmt.Fprintln(w, st.Dim("Variables: "+strings.Join(parts, ", ")))
 	}
+	if len(p.Hosts) > 0 {
+		fmt.Fprintln(w, st.Bold("\nConnections (settings from ssh_config)"))
+		for _, h := range p.Hosts {
+			line := "  " + h.Name + ": " + h.Target
+			if len(h.Via) > 0 {
+				line += " via " + strings.Join(h.Via, " -> ")
+			}
+			fmt.Fprintln(w, line)
+			for _, s := range h.Settings {
+				fmt.Fprintln(w, st.Dim("    "+s))
+			}
+		}
+	}
 	counts := map[string]int{}
 	group := "\x00"
 	for _, n := range p.Nodes {
