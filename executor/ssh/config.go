@@ -37,15 +37,15 @@ type Config struct {
 	// AcceptNewHostKeys trusts an unknown host on first use and records its
 	// key; a changed key is refused regardless.
 	AcceptNewHostKeys bool
-	Bastion           string        // "[user@]host[:port]" jump host; "" for none
+	Bastion           string // "[user@]host[:port]" jump host; "" for none
 	// Jumps is a jump chain, first hop first (ProxyJump); a hop's own
 	// Jumps and Bastion are ignored. Bastion, when set, is used instead.
 	Jumps []Config
 	// HashKnownHosts records accepted keys hashed (also done when the
 	// known_hosts file already holds hashed names).
 	HashKnownHosts bool
-	Timeout           time.Duration // connect and handshake; 10s when 0
-	Sudo              bool          // run commands and writes through sudo
+	Timeout        time.Duration // connect and handshake; 10s when 0
+	Sudo           bool          // run commands and writes through sudo
 	// SudoPassword is given to `sudo -S` on stdin (never in argv); "" runs
 	// `sudo -n`, which fails instead of asking. One line.
 	SudoPassword string
