@@ -276,7 +276,7 @@ func (p *Pool) hostKeyCheck(cfg Config) (ssh.HostKeyCallback, []string, error) {
 			if !cfg.AcceptNewHostKeys {
 				return fmt.Errorf("unknown host key for %s (offered %s): it is not in %s; add it there (ssh-keyscan, checked out of band) or set accept_new_host_keys = true", hostname, offered, file)
 			}
-			return p.recordHostKey(file, hostname, key)
+			return p.recordHostKey(file, hostname, key, cfg.HashKnownHosts)
 		}
 		if strings.Contains(err.Error(), "certificate") || strings.Contains(err.Error(), "ssh: ") {
 			return fmt.Errorf("host key of %s (offered %s) rejected: %w (known_hosts %s)", hostname, offered, err, file)
@@ -286,8 +286,10 @@ func (p *Pool) hostKeyCheck(cfg Config) (ssh.HostKeyCallback, []string, error) {
 	return cb, db.HostKeyAlgorithms(cfg.addr()), nil
 }
 
-// recordHostKey appends a newly accepted key (accept_new_host_keys).
-func (p *Pool) recordHostKey(file, hostname string, key ssh.PublicKey) error {
+// recordHostKey appends a newly accepted key (accept_new_host_keys),
+// hashed as `ssh-keygen -H` would when hash is set (HashKnownHosts) or the
+// file already holds hashed names, so that it does not list the hosts.
+func (p *Pool) recordHostKey(file, hostname string, key ssh.PublicKey, hash bool) error {
 	p.khMu.Lock()
 	defer p.khMu.Unlock()
 	old, err := os.ReadFile(file)
@@ -302,7 +304,11 @@ func (p *Pool) recordHostKey(file, hostname string, key ssh.PublicKey) error {
 	if len(old) > 0 && old[len(old)-1] != '\n' {
 		buf.WriteByte('\n')
 	}
-	buf.WriteString(knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key))
+	if hash || bytes.HasPrefix(old, []byte("|1|")) || bytes.Contains(old, []byte("\n|1|")) {
+		buf.WriteString(xknownhosts.HashHostname(knownhosts.Normalize(hostname)) + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))))
+	} else {
+		buf.WriteString(knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key))
+	}
 	buf.WriteByte('\n')
 	if _, err := f.Write(buf.Bytes()); err != nil {
 		f.Close()

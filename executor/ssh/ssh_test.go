@@ -146,6 +146,32 @@ func TestFaults_connect(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	// Accepted keys are recorded hashed with HashKnownHosts, or when the file
+	// already holds hashed names; OpenSSH's own ssh-keygen -F finds them.
+	t.Run("acceptNewHashed", func(t *testing.T) {
+		for name, c := range map[string]struct {
+			flag bool
+			old  string
+		}{"HashKnownHosts": {true, ""}, "hashed file": {false, "|1|c2FsdHNhbHRzYWx0c2FsdHNhbHQ=|aGFzaGhhc2hoYXNoaGFzaGhhc2g= ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"}} {
+			cfg := h.SSHConfig()
+			cfg.KnownHostsFile = writeFile(t, dir, "hashed-"+strings.ReplaceAll(name, " ", "-"), c.old)
+			cfg.AcceptNewHostKeys, cfg.HashKnownHosts = true, c.flag
+			if _, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg); err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(cfg.KnownHostsFile)
+			if strings.Contains(string(data), h.Address) || !strings.HasPrefix(strings.TrimPrefix(string(data), c.old+"\n"), "|1|") {
+				t.Fatalf("%s: not hashed: %q", name, data)
+			}
+			if out, err := exec.Command("ssh-keygen", "-F", h.Address, "-f", cfg.KnownHostsFile).CombinedOutput(); err != nil || !strings.Contains(string(out), "found: line") {
+				t.Fatalf("%s: ssh-keygen -F: %v %s", name, err, out)
+			}
+			cfg.AcceptNewHostKeys = false // now known: strict checking passes
+			if _, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 	t.Run("hostDown", func(t *testing.T) {
 		o := bed.Host("other")
 		if err := o.StopSSH(ctx(t)); err != nil {
