@@ -247,11 +247,13 @@ func (t *Target) WriteFile(ctx context.Context, p string, r io.Reader, mode os.F
 	}
 	// Not retried on a new connection: r has been consumed.
 	return t.do(ctx, "write "+p, false, func(c *conn) error {
-		return c.upload(ctx, p, r, mode)
+		return c.upload(ctx, p, r, mode, t.leave)
 	})
 }
 
-func (c *conn) upload(ctx context.Context, p string, r io.Reader, mode os.FileMode) error {
+// upload writes through a private directory; when the connection dies
+// before it is removed, leave gets it, for the next connection to remove.
+func (c *conn) upload(ctx context.Context, p string, r io.Reader, mode os.FileMode, leave func(priv, tmp string)) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.CommandTimeout)
 	defer cancel()
 	cl, err := c.sftpClient(ctx)
@@ -306,11 +308,17 @@ func (c *conn) upload(ctx context.Context, p string, r io.Reader, mode os.FileMo
 		}
 		return nil
 	}()
-	if made && c.alive() {
-		if err != nil {
-			cl.Remove(tmp)
+	if made {
+		gone := false
+		if c.alive() {
+			if err != nil {
+				cl.Remove(tmp)
+			}
+			gone = cl.RemoveDirectory(priv) == nil
 		}
-		cl.RemoveDirectory(priv)
+		if !gone && leave != nil {
+			leave(priv, tmp)
+		}
 	}
 	return err
 }
@@ -337,7 +345,7 @@ func explainWrite(cl *sftp.Client, dir string, err error) error {
 // (modules.Copy), keeps the old owner, sets the mode and renames.
 func (t *Target) writeSudo(ctx context.Context, p string, r io.Reader, mode os.FileMode) error {
 	stage := "/tmp/.upgrader-" + boundary()[11:31]
-	err := t.do(ctx, "write "+p, false, func(c *conn) error { return c.upload(ctx, stage, r, 0o600) })
+	err := t.do(ctx, "write "+p, false, func(c *conn) error { return c.upload(ctx, stage, r, 0o600, t.leave) })
 	if err != nil {
 		return err
 	}

@@ -136,9 +136,37 @@ type Target struct {
 
 	mu sync.Mutex
 	c  *conn
+	// left are the private directories of writes cut with their connection
+	// ([dir, file] pairs): the next connection removes them.
+	left [][2]string
 }
 
 var _ modules.Target = (*Target)(nil)
+
+func (t *Target) leave(priv, tmp string) {
+	t.mu.Lock()
+	t.left = append(t.left, [2]string{priv, tmp})
+	t.mu.Unlock()
+}
+
+// removeLeft removes what cut writes left (t.mu held): a partial file in
+// a directory of our own, never through a name that is not that directory.
+func (t *Target) removeLeft(ctx context.Context, c *conn) {
+	if len(t.left) == 0 {
+		return
+	}
+	cl, err := c.sftpClient(ctx)
+	if err != nil {
+		return
+	}
+	for _, l := range t.left {
+		if fi, err := cl.Lstat(l[0]); err == nil && fi.IsDir() {
+			cl.Remove(l[1])
+			cl.RemoveDirectory(l[0])
+		}
+	}
+	t.left = nil
+}
 
 // Host reports the host as configured.
 func (t *Target) Host() modules.HostInfo {
@@ -175,6 +203,7 @@ func (t *Target) conn(ctx context.Context) (*conn, error) {
 		return nil, t.errf("connect "+t.cfg.User+"@"+t.cfg.addr(), err)
 	}
 	t.c = c
+	t.removeLeft(ctx, c)
 	return c, nil
 }
 

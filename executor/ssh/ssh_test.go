@@ -368,6 +368,10 @@ func TestFaults_files(t *testing.T) {
 		if r, err := tgt.Run(ctx(t), modules.Command{Cmd: "echo back"}); err != nil || string(r.Stdout) != "back\n" {
 			t.Fatalf("after reconnect: %q %v", r.Stdout, err)
 		}
+		// ... and removes the partial file the cut left in its private directory.
+		if out, err := h.Exec(ctx(t), "ls -A /opt"); err != nil || strings.Contains(out, ".dropped.upgrader-") {
+			t.Fatalf("left after the reconnect: %q %v", out, err)
+		}
 	})
 }
 
