@@ -336,14 +336,26 @@ func (c *conn) newSession(ctx context.Context) (*ssh.Session, error) {
 	}
 	// sshd frees a closed session only after it processed our close; a new
 	// session right behind it can be refused ("open failed") though we keep
-	// under MaxSessions. Such refusals are retried briefly.
-	for wait := time.Millisecond; ; wait *= 2 {
+	// under MaxSessions. And a server's MaxSessions may be below ours: then
+	// an idle shell gives its session up, or we wait for one of the others
+	// to end. Refused with nothing else open, it is the server's "no".
+	start := time.Now()
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
 		s, err := c.client.NewSession()
 		if err == nil {
 			return s, nil
 		}
 		var oe *ssh.OpenChannelError
-		if !errors.As(err, &oe) || oe.Reason != ssh.ConnectionFailed || wait > 500*time.Millisecond {
+		refused := errors.As(err, &oe) && oe.Reason == ssh.ConnectionFailed
+		if refused {
+			select {
+			case sh := <-c.idle:
+				c.dropShell(sh)
+				continue
+			default:
+			}
+		}
+		if !refused || (len(c.sessions) <= 1 && time.Since(start) > time.Second) {
 			c.release()
 			return nil, notStarted{fmt.Errorf("new session: %w", err)}
 		}
@@ -352,6 +364,9 @@ func (c *conn) newSession(ctx context.Context) (*ssh.Session, error) {
 		case <-ctx.Done():
 			c.release()
 			return nil, notStarted{ctx.Err()}
+		case <-c.done:
+			c.release()
+			return nil, notStarted{c.err()}
 		}
 	}
 }

@@ -468,6 +468,31 @@ func TestTarget_maxSessions(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// A server allowing fewer sessions than we would open: idle shells give
+	// theirs up and the others wait, nothing fails.
+	if err := bed.Host("web").RestartSSH(ctx(t), "MaxSessions 2"); err != nil {
+		t.Fatal(err)
+	}
+	defer bed.Host("web").RestartSSH(ctx(t), "")
+	low, err := pool(t, ssh.Options{}).Target(ctx(t), "web", bed.Host("web").SSHConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		go func() {
+			cmd := modules.Command{Cmd: "sleep 0.1"}
+			if i%3 == 0 {
+				cmd = modules.Command{Cmd: "cat >/dev/null; sleep 0.1", Stdin: strings.NewReader("x")}
+			}
+			_, err := low.Run(ctx(t), cmd)
+			errs <- err
+		}()
+	}
+	for range 12 {
+		if err := <-errs; err != nil {
+			t.Errorf("MaxSessions 2: %v", err)
+		}
+	}
 }
 
 // Tunnels: Dial opens a connection from the host.
