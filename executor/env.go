@@ -61,7 +61,7 @@ func (s *session) target(host string) (modules.Target, error) {
 		return nil, fmt.Errorf("no host %q in the configuration", host)
 	}
 	if s.opts.Hosts == nil {
-		return nil, fmt.Errorf("host %q: offline, no host may be contacted", host)
+		return nil, modules.OnHost(host, errors.New("offline, no host may be contacted"))
 	}
 	s.connMu.Lock()
 	if t, ok := s.conns[host]; ok {
@@ -109,14 +109,17 @@ var _ modules.Env = (*env)(nil)
 // Functions is lang's table of pure functions (built once per configuration).
 func (e *env) Functions() map[string]function.Function { return e.s.cfg.PureFunctions() }
 
-func (e *env) RunID() string    { return e.s.runID }
-func (e *env) StateDir() string { return e.s.opts.StateDir }
+func (e *env) RunID() string { return e.s.runID }
+
+// ProtectedRun reads only the ends of the journals (journal.LastDone).
+func (e *env) ProtectedRun() string { return journal.LastDone(e.s.opts.StateDir) }
+func (e *env) StateDir() string     { return e.s.opts.StateDir }
 
 func (e *env) Reader(host string) (modules.Reader, error) { return e.s.target(host) }
 
 func (e *env) Target(host string) (modules.Target, error) {
 	if e.planOnly {
-		return nil, fmt.Errorf("host %q: plan cannot change hosts (a module asked for a Target at plan time)", host)
+		return nil, modules.OnHost(host, errors.New("plan cannot change hosts (a module asked for a Target at plan time)"))
 	}
 	return e.s.target(host)
 }

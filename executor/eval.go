@@ -188,12 +188,57 @@ func formatLiteral(v cty.Value) string {
 	return v.GoString()
 }
 
-// describe summarises an action or probe body from its arguments, for the
-// offline plan and for probes (which have no Plan).
-func describe(kind string, v cty.Value) string {
-	order := []string{"source", "destination", "artifact", "dir", "version", "backup", "command", "creates", "unless", "url", "query", "database", "host", "path", "paths"}
+// describe is a block's line for a plan that contacts no host (offline
+// plans, probes, rollback blocks): the module's Describer or, without one,
+// the kind and every argument; def is the change when the module does not
+// say. m may be nil (a kind no module registered).
+func describe(m modules.Module, kind string, mc *modules.Config, def modules.Change) modules.Description {
+	var d modules.Description
+	if ds, ok := m.(modules.Describer); ok && mc != nil {
+		func() {
+			defer func() {
+				if recover() != nil { // a module's panic costs it its own description only
+					d = modules.Description{}
+				}
+			}()
+			d = ds.Describe(mc)
+		}()
+	}
+	if d.Change == "" {
+		d.Change = def
+	}
+	if d.Summary == "" {
+		var v cty.Value
+		if mc != nil {
+			v = mc.Value
+		}
+		d.Summary = summarize(kind, v, d.Attrs)
+	}
+	return d
+}
+
+// describeAction describes an action block (offline: a command of unknown effect).
+func describeAction(reg *modules.Registry, kind string, mc *modules.Config) modules.Description {
+	var m modules.Module
+	if a, ok := reg.Action(kind); ok {
+		m = a
+	}
+	return describe(m, kind, mc, modules.Exec)
+}
+
+// summarize is "KIND attr = value, ..." for attrs (nil: every argument, by
+// name), values printed as FormatValue does (sensitive, known after).
+func summarize(kind string, v cty.Value, attrs []string) string {
+	if attrs == nil && v != cty.NilVal && v.IsKnown() && !v.IsNull() {
+		if inner, _ := v.Unmark(); inner.Type().IsObjectType() {
+			for name := range inner.Type().AttributeTypes() {
+				attrs = append(attrs, name)
+			}
+			sort.Strings(attrs)
+		}
+	}
 	var parts []string
-	for _, k := range order {
+	for _, k := range attrs {
 		a := getMarked(v, k)
 		if a.IsKnown() && a.IsNull() {
 			continue
@@ -212,7 +257,7 @@ func describe(kind string, v cty.Value) string {
 
 // getMarked returns obj.attr keeping marks (modules.Get drops them).
 func getMarked(obj cty.Value, attr string) cty.Value {
-	if obj.IsNull() || !obj.IsKnown() {
+	if obj == cty.NilVal || obj.IsNull() || !obj.IsKnown() {
 		return cty.NullVal(cty.DynamicPseudoType)
 	}
 	inner, marks := obj.Unmark()

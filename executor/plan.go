@@ -7,10 +7,8 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/upgrader-dev/upgrader/lang"
@@ -72,15 +70,6 @@ type PlanAction struct {
 	Warnings []string          `json:"warnings,omitempty"`
 	Error    string            `json:"error,omitempty"`
 	Facts    map[string]string `json:"-"`
-}
-
-// staticUndo is what undoes an action when the step has no rollback block (SPEC 2).
-var staticUndo = map[string]string{
-	"upload":   "previous content restored",
-	"template": "previous content restored",
-	"release":  "current points back to the previous release, activate runs",
-	"run":      "none: a rollback block is needed to undo it",
-	"restore":  "none",
 }
 
 // MakePlan computes the plan. With opts.Hosts nil (offline) no host is
@@ -161,7 +150,7 @@ func factKey(addr string, a *PlanAction) string {
 }
 
 func planNode(ctx context.Context, s *session, n *lang.Node, outs map[string]map[string]cty.Value) *PlanNode {
-	cfg, reg := s.cfg, s.opts.Registry
+	cfg := s.cfg
 	pn := &PlanNode{Addr: n.Addr, Kind: n.Kind, Phase: n.Phase, DependsOn: n.DependsOn}
 	ectx := evalScope(cfg, lang.RunInfo{}, outs)
 	run, known, after, ds := evalWhen(n, ectx)
@@ -175,126 +164,15 @@ func planNode(ctx context.Context, s *session, n *lang.Node, outs map[string]map
 		pn.When, pn.Skipped = "skipped: when is false", true
 		return pn
 	}
-	switch n.Kind {
-	case lang.KindStep:
-		planStep(ctx, s, n, pn, ectx)
-	case lang.KindCheck:
-		for i, blk := range n.Check.Probes {
-			mc, ds := decode(cfg, blk.Body, blk.Spec, blk.DeclRange, ectx)
-			a := &PlanAction{Kind: blk.Kind, Index: i, Change: string(modules.Read), Summary: describe(blk.Kind, mc.Value)}
-			if ds.HasErrors() {
-				a.Error = ds.Error()
-			}
-			pn.Actions = append(pn.Actions, a)
-		}
-		pn.Undo = "nothing to undo (reads only)"
-	case lang.KindGate:
-		if n.Gate != nil {
-			pn.Message = n.Gate.Message
-		}
-		pn.Undo = "nothing to undo (waits for approval)"
-	default:
-		mod, ok := reg.Node(n.Kind)
-		if !ok {
-			pn.Error = fmt.Sprintf("no module for node kind %q", n.Kind)
-			return pn
-		}
-		mc, ds := decode(cfg, n.Body, n.Spec, n.DeclRange, ectx)
-		a := &PlanAction{Kind: n.Kind, Index: -1, Change: string(modules.Exec), Summary: describe(n.Kind, mc.Value)}
-		for _, blk := range n.Rollback {
-			rc, _ := decode(cfg, blk.Body, blk.Spec, blk.DeclRange, ectx)
-			pn.Rollback = append(pn.Rollback, describe(blk.Kind, rc.Value))
-		}
-		if _, ok := mod.(modules.Undoer); len(pn.Rollback) > 0 {
-			pn.Undo = "the rollback block"
-		} else if ok {
-			pn.Undo = "its own undo"
-		} else {
-			pn.Undo = "nothing to undo"
-		}
-		if ds.HasErrors() {
-			a.Error = ds.Error()
-		} else if s.opts.Hosts != nil {
-			lw := &strings.Builder{}
-			mp, err := planSafely(func() (*modules.Plan, error) {
-				return mod.Plan(ctx, &modules.Request{Config: mc, Node: n.Addr, Index: -1, Env: &env{s: s, node: n.Addr, planOnly: true}, Log: lw})
-			})
-			fillAction(a, mp, err, cfg)
-			if mp != nil && len(mp.Outputs) > 0 {
-				outs[n.Addr] = mp.Outputs
-			}
-		}
-		pn.Actions = append(pn.Actions, a)
+	nodeFor(s.opts.Registry, n).plan(ctx, s, pn, ectx, outs)
+	// a Describer's summary is the module's text: never a sensitive value
+	for _, a := range pn.Actions {
+		a.Summary = redactWith(cfg, a.Summary)
+	}
+	for i := range pn.Rollback {
+		pn.Rollback[i] = redactWith(cfg, pn.Rollback[i])
 	}
 	return pn
-}
-
-func planStep(ctx context.Context, s *session, n *lang.Node, pn *PlanNode, ectx *hcl.EvalContext) {
-	cfg, reg := s.cfg, s.opts.Registry
-	hosts, after, ds := stepHosts(n, ectx)
-	if ds.HasErrors() {
-		pn.Error = ds.Error()
-		return
-	}
-	pn.Hosts, pn.HostsAfter, pn.BatchSize = hosts, after, n.Step.BatchSize
-	if !n.Step.BackupRequired {
-		pn.Waiver = true
-		r := n.Step.WaiverRange
-		pn.WaiverRange = fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
-	}
-	for _, blk := range n.Step.Rollback {
-		mc, _ := decode(cfg, blk.Body, blk.Spec, blk.DeclRange, ectx)
-		pn.Rollback = append(pn.Rollback, describe(blk.Kind, mc.Value))
-	}
-	if len(pn.Rollback) > 0 {
-		pn.Undo = "the rollback block"
-	} else {
-		var parts []string
-		for i, blk := range n.Step.Actions {
-			parts = append(parts, fmt.Sprintf("#%d %s: %s", i+1, blk.Kind, undoText(reg, blk.Kind)))
-		}
-		pn.Undo = strings.Join(parts, "; ")
-	}
-	planHosts := hosts
-	if len(planHosts) == 0 {
-		planHosts = []string{""} // hosts known only at apply: describe the actions once
-	}
-	results := make([][]*PlanAction, len(planHosts))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, s.opts.parallelism())
-	for hi, h := range planHosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			for i, blk := range n.Step.Actions {
-				mc, ds := decode(cfg, blk.Body, blk.Spec, blk.DeclRange, ectx)
-				a := &PlanAction{Kind: blk.Kind, Host: h, Index: i, Change: string(modules.Exec), Summary: describe(blk.Kind, mc.Value)}
-				if len(n.Step.Rollback) == 0 {
-					a.Undo = undoText(reg, blk.Kind)
-				}
-				mod, ok := reg.Action(blk.Kind)
-				switch {
-				case ds.HasErrors():
-					a.Error = ds.Error()
-				case !ok:
-					a.Error = fmt.Sprintf("no module for action %q", blk.Kind)
-				case s.opts.Hosts != nil && h != "":
-					mp, err := planSafely(func() (*modules.Plan, error) {
-						return mod.Plan(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: h, Index: i,
-							Env: &env{s: s, node: n.Addr, host: h, planOnly: true}, Log: &strings.Builder{}})
-					})
-					fillAction(a, mp, err, cfg)
-				}
-				results[hi] = append(results[hi], a)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, r := range results {
-		pn.Actions = append(pn.Actions, r...)
-	}
 }
 
 // planSafely turns a module's panic at plan time into an error on its action.
@@ -307,14 +185,15 @@ func planSafely(f func() (*modules.Plan, error)) (mp *modules.Plan, err error) {
 	return f()
 }
 
+// undoText is what undoes an action when its step has no rollback block
+// (SPEC 2): the module's own words (UndoDescriber), or the default.
 func undoText(reg *modules.Registry, kind string) string {
-	if t, ok := staticUndo[kind]; ok {
-		return t
+	m, _ := reg.Action(kind)
+	if u, ok := m.(modules.UndoDescriber); ok {
+		return u.UndoText()
 	}
-	if m, ok := reg.Action(kind); ok {
-		if _, ok := m.(modules.Undoer); ok {
-			return "its own undo"
-		}
+	if _, ok := m.(modules.Undoer); ok {
+		return "its own undo"
 	}
 	return "none: a rollback block is needed to undo it"
 }

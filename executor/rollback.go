@@ -147,33 +147,12 @@ func (r *run) leftFor(scope func(*NodeState) bool) []string {
 
 // hasUndo reports whether a node has something to undo.
 func (r *run) hasUndo(ns *NodeState) bool {
-	n := r.cfg.Nodes[ns.Addr]
-	if n == nil {
-		return false
-	}
-	switch n.Kind {
-	case lang.KindStep:
-		for _, a := range ns.Actions {
-			if a.needsUndo() {
-				return true
-			}
-		}
-		return false
-	case lang.KindCheck, lang.KindGate:
-		return false
-	}
-	if len(n.Rollback) > 0 {
-		// it changed something, or it recorded undo state and did not finish
-		return ns.Changed || (len(ns.Undo) > 0 && ns.State != StateDone)
-	}
-	mod, _ := r.opts.Registry.Node(n.Kind)
-	_, ok := mod.(modules.Undoer)
-	return ok && len(ns.Undo) > 0
+	gn := r.node(ns.Addr)
+	return gn != nil && gn.hasUndo(ns)
 }
 
-// undoNode undoes one node: a step through its rollback block, or each of
-// its completed actions' own undo, newest first; a module node through its
-// rollback block, or without one its Undoer.
+// undoNode undoes one node through its kind (a step: its rollback block or
+// each action's undo; a module node: its rollback block or its Undoer).
 func (r *run) undoNode(ctx context.Context, ns *NodeState) error {
 	if !r.hasUndo(ns) {
 		return nil
@@ -182,24 +161,7 @@ func (r *run) undoNode(ctx context.Context, ns *NodeState) error {
 	if err := r.journal(journal.Event{Type: journal.UndoStarted, Node: n.Addr}, evData{Kind: n.Kind}); err != nil {
 		return err
 	}
-	var err error
-	if n.Kind == lang.KindStep {
-		err = r.undoStep(ctx, n, ns)
-	} else if len(n.Rollback) > 0 {
-		err = r.runRollbackBlock(ctx, n, n.Rollback, "")
-	} else {
-		mod, _ := r.opts.Registry.Node(n.Kind)
-		u := mod.(modules.Undoer)
-		err = r.retry(ctx, n.Addr, "", func() error {
-			mc, ds := decode(r.cfg, n.Body, n.Spec, n.DeclRange, r.scope(n))
-			if ds.HasErrors() {
-				return diags.Err(ds)
-			}
-			lw := &logWriter{r: r, node: n.Addr}
-			defer lw.flush()
-			return u.Undo(ctx, &modules.Request{Config: mc, Node: n.Addr, Index: -1, Env: r.env(n.Addr, ""), Log: lw, Record: noRecord}, ns.Undo)
-		})
-	}
+	err := r.node(ns.Addr).undo(ctx, r, ns)
 	if err != nil {
 		if ctx.Err() == nil { // interrupted is not failed: resume tries again
 			_ = r.journal(journal.Event{Type: journal.UndoFailed, Node: n.Addr}, evData{Error: r.redact(diagText(err)), Attempts: r.opts.undoAttempts()})
@@ -229,99 +191,11 @@ func (r *run) runRollbackBlock(ctx context.Context, n *lang.Node, blocks []*lang
 			}
 			_, err := mod.Apply(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: h, Index: i, Env: r.env(n.Addr, h), Log: lw, Record: noRecord})
 			if err != nil {
-				return fmt.Errorf("%srollback %s #%d (%s): %w", hostPrefix(h, err), blk.Kind, i+1, rangeString(blk.DeclRange), err)
+				return onHost(h, fmt.Errorf("rollback %s #%d (%s): %w", blk.Kind, i+1, rangeString(blk.DeclRange), err))
 			}
 			return nil
 		})
 		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// needsUndo: the action may have changed its host (it changed something, or
-// it did not finish) and is not undone yet.
-func (a *ActionState) needsUndo() bool {
-	return !a.Undone && a.Skipped == "" && (a.Changed || !a.Finished || len(a.State) > 0)
-}
-
-func (r *run) undoStep(ctx context.Context, n *lang.Node, ns *NodeState) error {
-	r.mu.Lock()
-	actions := append([]*ActionState(nil), ns.Actions...)
-	r.mu.Unlock()
-	// hosts newest first: the reverse of the order they started
-	var hosts []string
-	seen := map[string]bool{}
-	for i := len(actions) - 1; i >= 0; i-- {
-		if h := actions[i].Host; !seen[h] {
-			seen[h] = true
-			hosts = append(hosts, h)
-		}
-	}
-	if len(n.Step.Rollback) > 0 {
-		for _, h := range hosts {
-			needed := false
-			for _, a := range actions {
-				if a.Host == h && a.needsUndo() {
-					needed = true
-				}
-			}
-			if !needed {
-				continue // nothing changed on h (or it is undone already)
-			}
-			if err := r.journal(journal.Event{Type: journal.UndoStarted, Node: n.Addr, Host: h}, evData{Via: "rollback block"}); err != nil {
-				return err
-			}
-			if err := r.runRollbackBlock(ctx, n, n.Step.Rollback, h); err != nil {
-				return err
-			}
-			if err := r.journal(journal.Event{Type: journal.UndoFinished, Node: n.Addr, Host: h}, evData{Via: "rollback block"}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for i := len(actions) - 1; i >= 0; i-- {
-		a := actions[i]
-		if a.Undone || a.Skipped != "" || a.Index >= len(n.Step.Actions) {
-			continue
-		}
-		blk := n.Step.Actions[a.Index]
-		mod, _ := r.opts.Registry.Action(blk.Kind)
-		u, ok := mod.(modules.Undoer)
-		if !ok {
-			if a.Changed || !a.Finished {
-				r.mu.Lock()
-				r.notes = append(r.notes, fmt.Sprintf("%s: %s #%d on host %q changed the host and has no undo (give the step a rollback block)", n.Addr, blk.Kind, a.Index+1, a.Host))
-				r.mu.Unlock()
-			}
-			continue
-		}
-		if len(a.State) == 0 && !a.Changed {
-			continue // nothing recorded, nothing changed
-		}
-		idx := journal.Idx(a.Index)
-		if err := r.journal(journal.Event{Type: journal.UndoStarted, Node: n.Addr, Host: a.Host, Index: idx}, evData{Via: "undo", Kind: blk.Kind}); err != nil {
-			return err
-		}
-		lw := &logWriter{r: r, node: n.Addr, host: a.Host}
-		err := r.retry(ctx, n.Addr, a.Host, func() error {
-			mc, ds := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, r.scope(n))
-			if ds.HasErrors() {
-				return diags.Err(ds)
-			}
-			err := u.Undo(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: a.Host, Index: a.Index, Env: r.env(n.Addr, a.Host), Log: lw, Record: noRecord}, a.State)
-			if err != nil {
-				return fmt.Errorf("%sundo of %s #%d (%s): %w", hostPrefix(a.Host, err), blk.Kind, a.Index+1, rangeString(blk.DeclRange), err)
-			}
-			return nil
-		})
-		lw.flush()
-		if err != nil {
-			return err
-		}
-		if err := r.journal(journal.Event{Type: journal.UndoFinished, Node: n.Addr, Host: a.Host, Index: idx}, evData{Via: "undo", Kind: blk.Kind}); err != nil {
 			return err
 		}
 	}
@@ -348,76 +222,4 @@ func (r *run) retry(ctx context.Context, node, host string, f func() error) erro
 		wait *= 2
 	}
 	return err
-}
-
-// protect turns a panic in f (a module's undo) into an error.
-func protect(f func() error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("internal error (panic): %v", p)
-		}
-	}()
-	return f()
-}
-
-// finish journals run_finished and builds the summary.
-func (r *run) finish(outcome string, cause error) *Summary {
-	errText := ""
-	if cause != nil {
-		errText = r.redact(diagText(cause))
-	}
-	r.mu.Lock()
-	left := append([]string(nil), r.st.Left...)
-	notes := append([]string(nil), r.notes...)
-	r.mu.Unlock()
-	if outcome != OutcomeInterrupted {
-		_ = r.journal(journal.Event{Type: journal.RunFinished}, evData{Outcome: outcome, Error: errText, Left: left})
-	}
-	r.writeState(outcome)
-	sum := r.summary(outcome, errText, left, notes)
-	r.s.emit(Event{Type: "summary", Outcome: outcome, Summary: sum})
-	return sum
-}
-
-func (r *run) summary(outcome, errText string, left, notes []string) *Summary {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	sum := &Summary{Run: r.id, Outcome: outcome, ExitCode: ExitCode(outcome), Failed: r.failNode, Error: errText,
-		Elapsed: time.Since(r.began).Seconds(), Left: left, Notes: notes, RolledBackFrom: r.rolledBackFrom}
-	sum.Nodes = nodeSummaries(r.cfg, r.st)
-	return sum
-}
-
-// nodeSummaries lists every node: those that ran in the order they started, then the rest.
-func nodeSummaries(cfg *lang.Config, st *RunState) []NodeSummary {
-	var out []NodeSummary
-	seen := map[string]bool{}
-	add := func(addr string) {
-		if seen[addr] {
-			return
-		}
-		seen[addr] = true
-		ns := st.Nodes[addr]
-		s := NodeSummary{Node: addr, State: StatePending}
-		if n := cfg.Nodes[addr]; n != nil {
-			s.Kind, s.Phase = n.Kind, n.Phase
-		}
-		if ns != nil {
-			s.State, s.Started, s.Finished, s.Error, s.Reason, s.Changed, s.Hosts = ns.State, ns.Started, ns.Finished, ns.Error, ns.Reason, ns.Changed, ns.Hosts
-			if s.Kind == "" {
-				s.Kind, s.Phase = ns.Kind, ns.Phase
-			}
-			if !ns.Finished.IsZero() && !ns.Started.IsZero() {
-				s.Elapsed = ns.Finished.Sub(ns.Started).Seconds()
-			}
-		}
-		out = append(out, s)
-	}
-	for _, a := range st.Order {
-		add(a)
-	}
-	for _, a := range sortedNodes(cfg) {
-		add(a)
-	}
-	return out
 }

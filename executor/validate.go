@@ -61,12 +61,20 @@ type validator struct {
 	changes []change
 	// resIndex: changed resource -> its bit in covered's sets.
 	resIndex map[string]int
+	// waived: steps with backup_required = false (a warning each).
+	waived []waiver
 }
 
 type change struct {
 	node     string
 	resource string // "host:NAME" or "database:NAME"
 	subject  hcl.Range
+	waivable bool // backup_required = false may waive it (steps)
+}
+
+type waiver struct {
+	node string
+	at   hcl.Range
 }
 
 func (v *validator) cycles() {
@@ -114,8 +122,8 @@ func contains(s []string, x string) bool {
 	return false
 }
 
-// modules decodes every module body at validate scope, runs the module's
-// Validator and records what nodes change and what backups protect.
+// modules runs, node by node, the module Validators of its blocks and
+// records what it changes and what backups protect (graphNode.validate).
 func (v *validator) modules() {
 	addrs := make([]string, 0, len(v.cfg.Nodes))
 	for a := range v.cfg.Nodes {
@@ -123,90 +131,7 @@ func (v *validator) modules() {
 	}
 	sort.Strings(addrs)
 	for _, a := range addrs {
-		n := v.cfg.Nodes[a]
-		switch {
-		case n.Step != nil:
-			for _, b := range append(append([]*lang.Block(nil), n.Step.Actions...), n.Step.Rollback...) {
-				if m, ok := v.reg.Action(b.Kind); ok {
-					if mc := v.decode(b); mc != nil {
-						v.validateModule(m, mc, a)
-					}
-				}
-			}
-			if len(n.Step.Actions) == 0 || !n.Step.BackupRequired {
-				continue
-			}
-			hosts := n.Step.HostNames
-			if hosts == nil {
-				continue // known only at apply: the apply-time interlock judges it
-			}
-			subject := n.DeclRange
-			if n.Step.Hosts != nil {
-				subject = n.Step.Hosts.Range()
-			}
-			for _, h := range hosts {
-				v.changes = append(v.changes, change{node: a, resource: "host:" + h, subject: subject})
-			}
-		case n.Check != nil:
-			for _, b := range n.Check.Probes {
-				if m, ok := v.reg.Probe(b.Kind); ok {
-					if mc := v.decode(b); mc != nil {
-						v.validateModule(m, mc, a)
-					}
-				}
-			}
-		case n.Gate != nil:
-		default:
-			m, ok := v.reg.Node(n.Kind)
-			if !ok {
-				continue
-			}
-			mc := v.decode(&lang.Block{Kind: n.Kind, Body: n.Body, Spec: n.Spec, DeclRange: n.DeclRange, Loaded: n.Loaded})
-			if mc == nil {
-				continue
-			}
-			v.validateModule(m, mc, a)
-			v.nodeRollback(n)
-			if p, ok := m.(modules.Protects); ok {
-				hosts, dbs := v.safeResources(a, func() ([]string, []string) { return p.Protects(mc) })
-				for _, h := range hosts {
-					v.protects["host:"+h] = append(v.protects["host:"+h], a)
-				}
-				for _, d := range dbs {
-					v.protects["database:"+d] = append(v.protects["database:"+d], a)
-				}
-			}
-			if c, ok := m.(modules.Changes); ok {
-				hosts, dbs := v.safeResources(a, func() ([]string, []string) { return c.Changes(mc) })
-				for _, h := range hosts {
-					v.changes = append(v.changes, change{node: a, resource: "host:" + h, subject: *mc.Range("host")})
-				}
-				for _, d := range dbs {
-					v.changes = append(v.changes, change{node: a, resource: "database:" + d, subject: *mc.Range("database")})
-				}
-			}
-		}
-	}
-}
-
-// hostless are the actions that know where they act without a host: the
-// only ones a module node's rollback block (which has no host) may hold.
-var hostless = map[string]bool{"restore": true}
-
-// nodeRollback validates the actions of a module node's rollback block.
-func (v *validator) nodeRollback(n *lang.Node) {
-	for _, b := range n.Rollback {
-		if !hostless[b.Kind] {
-			v.diags = append(v.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Action without a host",
-				Detail:  fmt.Sprintf("A %s node runs on no host, so its rollback block can hold only restore actions (a restore acts where its backup was taken). Undo %s on hosts in a step's rollback block instead.", n.Kind, b.Kind),
-				Subject: b.DeclRange.Ptr()})
-			continue
-		}
-		if m, ok := v.reg.Action(b.Kind); ok {
-			if mc := v.decode(b); mc != nil {
-				v.validateModule(m, mc, n.Addr)
-			}
-		}
+		nodeFor(v.reg, v.cfg.Nodes[a]).validate(v)
 	}
 }
 
@@ -245,109 +170,4 @@ func (v *validator) safeResources(node string, f func() ([]string, []string)) (h
 		}
 	}()
 	return f()
-}
-
-// interlock enforces SPEC 2.1: whatever changes a host or database has a
-// backup of it on some dependency path before it.
-func (v *validator) interlock() {
-	nodes := v.g.Nodes()
-	if covered := v.covered(); covered != nil {
-		v.reportUncovered(covered)
-	}
-	v.waivers(nodes)
-}
-
-// covered computes, in one pass in topological order, the set of changed
-// resources protected by a backup upstream of each node: a bitset per
-// node, the OR over its dependencies of their sets and what they protect.
-// It returns nil on a cyclic graph (the cycle is the error to fix first).
-func (v *validator) covered() map[string][]uint64 {
-	order, err := v.g.TopoOrder()
-	if err != nil {
-		return nil
-	}
-	res := map[string]int{}
-	for _, c := range v.changes {
-		if _, ok := res[c.resource]; !ok {
-			res[c.resource] = len(res)
-		}
-	}
-	words := (len(res) + 63) / 64
-	own := map[string][]uint64{} // what a backup node protects, as bits
-	for r, backups := range v.protects {
-		i, ok := res[r]
-		if !ok {
-			continue
-		}
-		for _, b := range backups {
-			if own[b] == nil {
-				own[b] = make([]uint64, words)
-			}
-			own[b][i/64] |= 1 << (i % 64)
-		}
-	}
-	sets := make(map[string][]uint64, len(order))
-	for _, a := range order {
-		set := make([]uint64, words)
-		for _, d := range v.cfg.Nodes[a].DependsOn {
-			for w, x := range sets[d] {
-				set[w] |= x
-			}
-			for w, x := range own[d] {
-				set[w] |= x
-			}
-		}
-		sets[a] = set
-	}
-	v.resIndex = res
-	return sets
-}
-
-func (v *validator) reportUncovered(sets map[string][]uint64) {
-	for _, c := range v.changes {
-		i := v.resIndex[c.resource]
-		if set := sets[c.node]; set != nil && set[i/64]&(1<<(i%64)) != 0 {
-			continue
-		}
-		kind, name, _ := strings.Cut(c.resource, ":")
-		backups := v.protects[c.resource]
-		var fix string
-		if len(backups) > 0 {
-			fix = fmt.Sprintf("%s backs up %s %q but does not run before %s: add depends_on = [%s] to %s.",
-				strings.Join(backups, " and "), kind, name, c.node, backups[0], c.node)
-		} else {
-			ref := "host = host." + name
-			if kind == "database" {
-				ref = "database = database." + name
-			}
-			fix = fmt.Sprintf("Add a backup of %s %q (backup \"%s\" { %s ... }) and depends_on = [backup.%s] to %s.",
-				kind, name, name, ref, name, c.node)
-		}
-		if n := v.cfg.Nodes[c.node]; n.Step != nil {
-			fix += " Or set backup_required = false in the step to waive the interlock for it."
-		}
-		r := c.subject
-		v.diags = append(v.diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  fmt.Sprintf("No backup of %s %q before %s", kind, name, c.node),
-			Detail: fmt.Sprintf("%s changes %s %q, and every operation that changes a host or database needs a backup of it on some dependency path before it (SPEC 2.1). %s",
-				c.node, kind, name, fix),
-			Subject: &r,
-		})
-	}
-}
-
-func (v *validator) waivers(nodes []string) {
-	for _, a := range nodes {
-		n := v.cfg.Nodes[a]
-		if n.Step != nil && !n.Step.BackupRequired {
-			r := n.Step.WaiverRange
-			v.diags = append(v.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagWarning,
-				Summary:  fmt.Sprintf("Backup interlock waived for %s", a),
-				Detail:   "backup_required = false: this step may change its hosts without a backup before it.",
-				Subject:  &r,
-			})
-		}
-	}
 }

@@ -218,6 +218,10 @@ type Env interface {
 	// timestamp, env, templatefile) for expressions a module evaluates
 	// itself (template); nil when there are none (a module's own set then).
 	Functions() map[string]function.Function
+	// ProtectedRun is the newest run of this state directory that finished
+	// done ("" when none): its backups are the way back to a known good
+	// state, so pruning keeps them.
+	ProtectedRun() string
 }
 
 // Change is a plan's verdict for one action or node on one host.
@@ -280,9 +284,48 @@ type Undoer interface {
 
 // Repeatable is optional: Safe reports whether a call that was in flight when
 // upgrader died may be run again on resume (uploads, releases, checks: yes;
-// a run action only with creates/unless/idempotent).
+// a run action only with creates/unless/idempotent). A kind without it is
+// not repeated on its own: resume asks for -retry NODE or a rollback.
 type Repeatable interface {
 	Safe(cfg *Config) bool
+}
+
+// Describer is optional: how a plan that contacts no host (plan -offline,
+// and every check's probe lines) shows the block, from its arguments alone.
+// Without it the line lists every argument by name, and the change is Exec
+// for actions and nodes, Read for probes.
+type Describer interface {
+	Describe(cfg *Config) Description
+}
+
+// Description is a block described without contacting a host.
+type Description struct {
+	// Summary is the whole line ("observe web for 5m every 10s"); it must
+	// show sensitive values as Shown does. "": the kind and Attrs.
+	Summary string
+	// Attrs are the arguments to list after the kind, in this order; the
+	// executor prints their values ("(sensitive)", "(known after NODE)").
+	// Null ones are left out. nil: every argument, by name.
+	Attrs []string
+	// Change is what the block does: Read (reads only), Create/Update (a
+	// change plan can describe), Exec (a command of unknown effect).
+	// "": the default above.
+	Change Change
+}
+
+// UndoDescriber is optional for actions: what undoes the action when its
+// step has no rollback block, in words, for the plan ("previous content
+// restored"). Without it: "its own undo" for an Undoer, otherwise "none: a
+// rollback block is needed to undo it".
+type UndoDescriber interface {
+	UndoText() string
+}
+
+// Hostless is optional for actions that know where they act without being
+// given a host (restore acts where its backup was taken): only such actions
+// may stand in a module node's rollback block, which has no host.
+type Hostless interface {
+	Hostless() bool
 }
 
 // Action is a block inside a step: upload, template, release, run, restore.

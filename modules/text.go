@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -15,13 +16,35 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// OnHost prefixes err with the host's name unless it already names it (the
-// transport's errors do), so that every host failure names its host once.
+// HostError is a failure on one host; its text starts `host "NAME": `.
+// Callers find it with errors.As (or ErrorHost), never by its text. The SSH
+// transport's errors are host errors too: anything with a HostName method.
+type HostError struct {
+	Host string
+	Err  error
+}
+
+func (e *HostError) Error() string    { return fmt.Sprintf("host %q: %v", e.Host, e.Err) }
+func (e *HostError) Unwrap() error    { return e.Err }
+func (e *HostError) HostName() string { return e.Host }
+
+// ErrorHost returns the host that err, or an error it wraps, is a failure
+// of ("" when none).
+func ErrorHost(err error) string {
+	var he interface{ HostName() string }
+	if errors.As(err, &he) {
+		return he.HostName()
+	}
+	return ""
+}
+
+// OnHost makes err a HostError of host unless it already is one of that
+// host (the transport's errors are), so every host failure names its host once.
 func OnHost(host string, err error) error {
-	if err == nil || strings.Contains(err.Error(), `host "`+host+`"`) {
+	if err == nil || ErrorHost(err) == host {
 		return err
 	}
-	return fmt.Errorf("host %q: %w", host, err)
+	return &HostError{Host: host, Err: err}
 }
 
 // Sensitive reports whether obj.attr carries a mark on a known value: the

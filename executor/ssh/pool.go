@@ -41,6 +41,9 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("host %q: %s: %v", e.Host, e.Op, e.Err) }
 func (e *Error) Unwrap() error { return e.Err }
 
+// HostName makes it a host error for modules.ErrorHost and modules.OnHost.
+func (e *Error) HostName() string { return e.Host }
+
 // Target connects to the named host (or returns its pooled connection) and
 // returns its modules.Target. The connection lives until Pool.Close.
 func (p *Pool) Target(ctx context.Context, name string, cfg Config) (modules.Target, error) {

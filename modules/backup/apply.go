@@ -81,7 +81,7 @@ func (b *Backup) Apply(ctx context.Context, req *modules.Request) (*modules.Outc
 	}
 	fmt.Fprintf(req.Log, "backup %s: %s, %d entries, %s -> %s compressed, sha256 %s, verified\n",
 		m.ID, sourceText(m), m.Files, modules.HumanBytes(m.Bytes), modules.HumanBytes(m.ArchiveBytes), m.SHA256[:16])
-	pruned, err := Prune(req.Env.StateDir(), name, run, s.keep)
+	pruned, err := Prune(req.Env.StateDir(), name, run, req.Env.ProtectedRun(), s.keep)
 	for _, id := range pruned {
 		fmt.Fprintf(req.Log, "pruned backup %s (keep_runs = %d)\n", id, s.keep)
 	}

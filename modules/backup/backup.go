@@ -37,6 +37,7 @@ var (
 	_ modules.Protects   = (*Backup)(nil)
 	_ modules.Validator  = (*Backup)(nil)
 	_ modules.Repeatable = (*Backup)(nil)
+	_ modules.Describer  = (*Backup)(nil)
 )
 
 const (
@@ -45,6 +46,11 @@ const (
 )
 
 func (*Backup) Kind() string { return "backup" }
+
+// Describe: the offline plan shows these arguments; it only reads.
+func (*Backup) Describe(*modules.Config) modules.Description {
+	return modules.Description{Attrs: []string{"database", "host", "paths"}, Change: modules.Read}
+}
 
 func (*Backup) Spec() hcldec.Spec {
 	return hcldec.ObjectSpec{

@@ -23,12 +23,27 @@ import (
 type Restore struct{}
 
 var (
-	_ modules.Action     = (*Restore)(nil)
-	_ modules.Validator  = (*Restore)(nil)
-	_ modules.Repeatable = (*Restore)(nil)
+	_ modules.Action        = (*Restore)(nil)
+	_ modules.Validator     = (*Restore)(nil)
+	_ modules.Repeatable    = (*Restore)(nil)
+	_ modules.Describer     = (*Restore)(nil)
+	_ modules.UndoDescriber = (*Restore)(nil)
+	_ modules.Hostless      = (*Restore)(nil)
 )
 
 func (*Restore) Kind() string { return "restore" }
+
+// Describe: the offline plan shows these arguments.
+func (*Restore) Describe(*modules.Config) modules.Description {
+	return modules.Description{Attrs: []string{"backup", "paths"}}
+}
+
+// UndoText is what the plan says undoes it without a rollback block.
+func (*Restore) UndoText() string { return "none" }
+
+// Hostless: a restore acts where its backup was taken, so a module
+// node's rollback block (which has no host) may hold it.
+func (*Restore) Hostless() bool { return true }
 
 func (*Restore) Spec() hcldec.Spec {
 	return hcldec.ObjectSpec{
@@ -176,7 +191,7 @@ func (r *Restore) Plan(ctx context.Context, req *modules.Request) (*modules.Plan
 	for _, pth := range paths {
 		fi, err := rd.Stat(ctx, pth)
 		if err != nil {
-			return nil, fmt.Errorf("host %q: %w", host, err)
+			return nil, modules.OnHost(host, err)
 		}
 		if fi.Exists {
 			lines = append(lines, "~ "+pth+" (replaced by the backup's content)")

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/upgrader-dev/upgrader/modules"
@@ -34,19 +33,14 @@ func (h hostRunner) where() string { return fmt.Sprintf("host %q", h.name) }
 
 func (h hostRunner) run(ctx context.Context, cmd modules.Command) (modules.Result, error) {
 	if h.t == nil {
-		return modules.Result{}, fmt.Errorf("host %q: plan cannot change it", h.name)
+		return modules.Result{}, modules.OnHost(h.name, errors.New("plan cannot change it"))
 	}
 	res, err := h.t.Run(ctx, cmd)
 	return res, h.named(err)
 }
 
 // named makes sure an error names the host (the SSH transport's do).
-func (h hostRunner) named(err error) error {
-	if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("%q", h.name)) {
-		err = fmt.Errorf("host %q: %w", h.name, err)
-	}
-	return err
-}
+func (h hostRunner) named(err error) error { return modules.OnHost(h.name, err) }
 
 func (h hostRunner) probe(ctx context.Context, cmd modules.Command) (modules.Result, error) {
 	res, err := h.r.Probe(ctx, cmd)

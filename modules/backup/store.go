@@ -673,72 +673,15 @@ func entry(stateDir, run, name string) Entry {
 	return e
 }
 
-// lastSuccessfulRun returns the id of the newest run whose journal ends
-// with run_finished outcome "done" ("" when none). Unreadable journals are
-// skipped: this only decides what pruning must keep.
-func lastSuccessfulRun(stateDir string) string {
-	runs, err := os.ReadDir(filepath.Join(stateDir, "runs"))
-	if err != nil {
-		return ""
-	}
-	var best string
-	var bestTS time.Time
-	for _, r := range runs {
-		if !r.IsDir() {
-			continue
-		}
-		ts, ok := finishedDone(filepath.Join(stateDir, "runs", r.Name(), "journal.jsonl"))
-		if ok && (best == "" || ts.After(bestTS) || (ts.Equal(bestTS) && r.Name() > best)) {
-			best, bestTS = r.Name(), ts
-		}
-	}
-	return best
-}
-
-// finishedDone reads a journal's last complete line.
-func finishedDone(path string) (time.Time, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return time.Time{}, false
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return time.Time{}, false
-	}
-	const window = 64 << 10
-	off := max(fi.Size()-window, 0)
-	buf := make([]byte, fi.Size()-off)
-	if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
-		return time.Time{}, false
-	}
-	lines := bytes.Split(bytes.TrimRight(buf, "\n"), []byte("\n"))
-	for i := len(lines) - 1; i >= 0; i-- {
-		var ev struct {
-			TS      time.Time `json:"ts"`
-			Type    string    `json:"type"`
-			Outcome string    `json:"outcome"`
-			Data    struct {
-				Outcome string `json:"outcome"`
-			} `json:"data"`
-		}
-		if json.Unmarshal(lines[i], &ev) != nil {
-			continue // a torn last line
-		}
-		return ev.TS, ev.Type == "run_finished" && (ev.Data.Outcome == "done" || ev.Outcome == "done")
-	}
-	return time.Time{}, false
-}
-
 // Prune removes backups called name from runs other than current, keeping
 // the newest keep complete ones (current counted) and always those of the
-// current and the latest successful run. It returns the ids it removed.
-func Prune(stateDir, name, current string, keep int) ([]string, error) {
+// current and the protected run (the latest successful one,
+// Env.ProtectedRun). It returns the ids it removed.
+func Prune(stateDir, name, current, protected string, keep int) ([]string, error) {
 	all, err := List(stateDir)
 	if err != nil {
 		return nil, err
 	}
-	protected := lastSuccessfulRun(stateDir)
 	var mine []Entry
 	for _, e := range all {
 		if e.Name == name {

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,23 +28,6 @@ func fakeBackup(t *testing.T, stateDir, run, name string, at time.Time) {
 	}
 }
 
-// journalEnd writes a run's journal ending with the given lines.
-func journalEnd(t *testing.T, stateDir, run string, lines ...string) {
-	t.Helper()
-	dir := filepath.Join(stateDir, "runs", run)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "journal.jsonl"), []byte(strings.Join(lines, "\n")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func finished(ts time.Time, outcome string) string {
-	b, _ := json.Marshal(map[string]any{"ts": ts, "type": "run_finished", "data": map[string]string{"outcome": outcome}})
-	return string(b)
-}
-
 func ids(es []Entry) []string {
 	var out []string
 	for _, e := range es {
@@ -67,16 +49,9 @@ func TestPrune_keepsNewestAndLastSuccessful(t *testing.T) {
 	// An incomplete backup left by a cut run is pruned like the others.
 	os.MkdirAll(Dir(state, "r3b", "web"), 0o700)
 	os.Chtimes(Dir(state, "r3b", "web"), t0.Add(3*time.Hour+time.Minute), t0.Add(3*time.Hour+time.Minute))
-	journalEnd(t, state, "r2", `{"ts":"2026-01-01T02:00:00Z","type":"run_started"}`, finished(t0.Add(2*time.Hour), "done"))
-	// r5 failed; r4 ends with a torn line after a successful finish; r6 is running.
-	journalEnd(t, state, "r5", finished(t0.Add(5*time.Hour), "rolled_back"))
-	journalEnd(t, state, "r4", finished(t0.Add(4*time.Hour), "done"), `{"ts":"2026-01-01T04:00:01Z","ty`)
-	journalEnd(t, state, "r6", `{"ts":"2026-01-01T06:00:00Z","type":"run_started"}`)
+	// r4 is the latest successful run (Env.ProtectedRun; journal.LastDone finds it).
 
-	if got := lastSuccessfulRun(state); got != "r4" {
-		t.Fatalf("latest successful run = %q, want r4 (its torn last line is ignored)", got)
-	}
-	removed, err := Prune(state, "web", "r6", 2)
+	removed, err := Prune(state, "web", "r6", "r4", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +79,7 @@ func TestPrune_neverLastSuccessful(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		fakeBackup(t, state, fmt.Sprintf("r%d", i), "web", t0.Add(time.Duration(i)*time.Hour))
 	}
-	journalEnd(t, state, "r1", finished(t0.Add(time.Hour), "done"))
-	removed, err := Prune(state, "web", "r3", 1)
+	removed, err := Prune(state, "web", "r3", "r1", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +96,7 @@ func TestPrune_incompleteDoesNotCount(t *testing.T) {
 	fakeBackup(t, state, "r1", "web", t0.Add(time.Hour))
 	os.MkdirAll(Dir(state, "r2", "web"), 0o700)
 	fakeBackup(t, state, "r3", "web", t0.Add(3*time.Hour))
-	removed, err := Prune(state, "web", "r3", 2)
+	removed, err := Prune(state, "web", "r3", "", 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,9 +25,15 @@ var (
 	_ modules.Probe      = (*Command)(nil)
 	_ modules.Validator  = (*Command)(nil)
 	_ modules.Repeatable = (*Command)(nil)
+	_ modules.Describer  = (*Command)(nil)
 )
 
 func (*Command) Kind() string { return "command" }
+
+// Describe: the offline plan shows these arguments.
+func (*Command) Describe(*modules.Config) modules.Description {
+	return modules.Description{Attrs: []string{"command", "host"}}
+}
 
 // Safe: a check's command is read-only by its author's promise.
 func (*Command) Safe(*modules.Config) bool { return true }
@@ -93,10 +99,10 @@ func (*Command) Check(ctx context.Context, req *modules.Request) error {
 		exitOK = exitOK || c == res.ExitCode
 	}
 	if !exitOK {
-		return fmt.Errorf("host %q: %s: expected exit %s, got %d; output: %s", host, shown, run.CodesText(codes), res.ExitCode, trim(out))
+		return modules.OnHost(host, fmt.Errorf("%s: expected exit %s, got %d; output: %s", shown, run.CodesText(codes), res.ExitCode, trim(out)))
 	}
 	if want != "" && !strings.Contains(string(res.Stdout)+string(res.Stderr), want) {
-		return fmt.Errorf("host %q: %s: expected output containing %q, got: %s", host, shown, modules.Shown(v, "expect_output"), trim(out))
+		return modules.OnHost(host, fmt.Errorf("%s: expected output containing %q, got: %s", shown, modules.Shown(v, "expect_output"), trim(out)))
 	}
 	return nil
 }

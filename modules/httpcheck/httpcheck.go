@@ -43,9 +43,15 @@ var (
 	_ modules.Probe      = (*HTTP)(nil)
 	_ modules.Validator  = (*HTTP)(nil)
 	_ modules.Repeatable = (*HTTP)(nil)
+	_ modules.Describer  = (*HTTP)(nil)
 )
 
 func (*HTTP) Kind() string { return "http" }
+
+// Describe: the offline plan shows these arguments.
+func (*HTTP) Describe(*modules.Config) modules.Description {
+	return modules.Description{Attrs: []string{"url"}}
+}
 
 // Safe: the check may be repeated on resume (the request is the user's to
 // keep harmless; a POST check is usually a smoke write, still repeatable).

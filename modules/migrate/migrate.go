@@ -42,6 +42,7 @@ var (
 	_ modules.Undoer     = (*Migrate)(nil)
 	_ modules.Changes    = (*Migrate)(nil)
 	_ modules.Repeatable = (*Migrate)(nil)
+	_ modules.Describer  = (*Migrate)(nil)
 )
 
 // Safe: a migration in flight when upgrader died was rolled back
@@ -53,6 +54,11 @@ func (*Migrate) Safe(*modules.Config) bool { return true }
 func New() *Migrate { return &Migrate{} }
 
 func (*Migrate) Kind() string { return "migrate" }
+
+// Describe: the offline plan shows these arguments.
+func (*Migrate) Describe(*modules.Config) modules.Description {
+	return modules.Description{Attrs: []string{"dir", "database"}}
+}
 
 func (*Migrate) Spec() hcldec.Spec {
 	return &hcldec.ObjectSpec{

@@ -30,6 +30,8 @@ type Env struct {
 	Checks map[string]func(ctx context.Context) error
 	// Funcs is what Functions returns (nil: the module's own set).
 	Funcs map[string]function.Function
+	// Protected is what ProtectedRun returns.
+	Protected string
 
 	mu          sync.Mutex
 	checkpoints map[string][]byte
@@ -41,8 +43,9 @@ var _ modules.Env = (*Env)(nil)
 
 func (e *Env) Functions() map[string]function.Function { return e.Funcs }
 
-func (e *Env) RunID() string    { return e.ID }
-func (e *Env) StateDir() string { return e.Dir }
+func (e *Env) RunID() string        { return e.ID }
+func (e *Env) ProtectedRun() string { return e.Protected }
+func (e *Env) StateDir() string     { return e.Dir }
 
 func (e *Env) Reader(host string) (modules.Reader, error) {
 	t, ok := e.Targets[host]

@@ -31,6 +31,7 @@ var (
 	_ modules.Node       = (*Observe)(nil)
 	_ modules.Validator  = (*Observe)(nil)
 	_ modules.Repeatable = (*Observe)(nil)
+	_ modules.Describer  = (*Observe)(nil)
 )
 
 // New returns the observe module.
@@ -40,6 +41,15 @@ func (*Observe) Kind() string { return "observe" }
 
 func (*Observe) Outputs() map[string]cty.Type {
 	return map[string]cty.Type{"samples": cty.Number, "passed": cty.Bool}
+}
+
+// Describe: observe only reads. The window's line as the plan shows it, or,
+// while its settings are not known yet, its hosts and duration.
+func (*Observe) Describe(cfg *modules.Config) modules.Description {
+	if s, ds := parseSettings(cfg, true); !ds.HasErrors() {
+		return modules.Description{Summary: s.describe(), Change: modules.Read}
+	}
+	return modules.Description{Attrs: []string{"hosts", "duration"}, Change: modules.Read}
 }
 
 // Safe: a window interrupted by a crash resumes from its checkpoints.

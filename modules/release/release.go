@@ -35,13 +35,25 @@ const DefaultKeep = 5
 type Release struct{}
 
 var (
-	_ modules.Action     = (*Release)(nil)
-	_ modules.Undoer     = (*Release)(nil)
-	_ modules.Validator  = (*Release)(nil)
-	_ modules.Repeatable = (*Release)(nil)
+	_ modules.Action        = (*Release)(nil)
+	_ modules.Undoer        = (*Release)(nil)
+	_ modules.Validator     = (*Release)(nil)
+	_ modules.Repeatable    = (*Release)(nil)
+	_ modules.Describer     = (*Release)(nil)
+	_ modules.UndoDescriber = (*Release)(nil)
 )
 
 func (*Release) Kind() string { return "release" }
+
+// Describe: the offline plan shows these arguments.
+func (*Release) Describe(*modules.Config) modules.Description {
+	return modules.Description{Attrs: []string{"artifact", "dir", "version"}}
+}
+
+// UndoText is what the plan says undoes it without a rollback block.
+func (*Release) UndoText() string {
+	return "current points back to the previous release, activate runs"
+}
 
 func (*Release) Spec() hcldec.Spec {
 	return &hcldec.ObjectSpec{

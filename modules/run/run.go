@@ -30,9 +30,15 @@ var (
 	_ modules.Action     = (*Run)(nil)
 	_ modules.Validator  = (*Run)(nil)
 	_ modules.Repeatable = (*Run)(nil)
+	_ modules.Describer  = (*Run)(nil)
 )
 
 func (*Run) Kind() string { return "run" }
+
+// Describe: the offline plan shows these arguments.
+func (*Run) Describe(*modules.Config) modules.Description {
+	return modules.Description{Attrs: []string{"command", "creates", "unless"}}
+}
 
 func (*Run) Spec() hcldec.Spec {
 	return &hcldec.ObjectSpec{
@@ -222,7 +228,7 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 			return &modules.Outcome{Changed: true, Message: fmt.Sprintf("exit %d%s", res.ExitCode, prefixed(out))}, nil
 		}
 	}
-	return nil, fmt.Errorf("host %q: %s: exit %d, expected %s%s", req.Host, firstLine(a.shown, 80), res.ExitCode, CodesText(a.expect), prefixed(out))
+	return nil, modules.OnHost(req.Host, fmt.Errorf("%s: exit %d, expected %s%s", firstLine(a.shown, 80), res.ExitCode, CodesText(a.expect), prefixed(out)))
 }
 
 // Output returns a command's stdout and stderr, trimmed to MessageCap (the tail

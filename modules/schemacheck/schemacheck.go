@@ -37,12 +37,18 @@ var (
 	_ modules.Node       = (*SchemaCheck)(nil)
 	_ modules.Validator  = (*SchemaCheck)(nil)
 	_ modules.Repeatable = (*SchemaCheck)(nil)
+	_ modules.Describer  = (*SchemaCheck)(nil)
 )
 
 // New returns the schema_check module.
 func New() *SchemaCheck { return &SchemaCheck{} }
 
 func (*SchemaCheck) Kind() string { return "schema_check" }
+
+// Describe: the offline plan shows these arguments; it only reads.
+func (*SchemaCheck) Describe(*modules.Config) modules.Description {
+	return modules.Description{Attrs: []string{"database"}, Change: modules.Read}
+}
 
 func (*SchemaCheck) Spec() hcldec.Spec {
 	return &hcldec.ObjectSpec{

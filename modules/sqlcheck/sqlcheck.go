@@ -30,12 +30,18 @@ type SQL struct{}
 var (
 	_ modules.Probe     = (*SQL)(nil)
 	_ modules.Validator = (*SQL)(nil)
+	_ modules.Describer = (*SQL)(nil)
 )
 
 // New returns the sql probe.
 func New() *SQL { return &SQL{} }
 
 func (*SQL) Kind() string { return "sql" }
+
+// Describe: the offline plan shows these arguments.
+func (*SQL) Describe(*modules.Config) modules.Description {
+	return modules.Description{Attrs: []string{"query", "database"}}
+}
 
 func (*SQL) Spec() hcldec.Spec {
 	return &hcldec.ObjectSpec{

@@ -36,13 +36,23 @@ const maxRemote = 1 << 20
 type Template struct{}
 
 var (
-	_ modules.Action     = (*Template)(nil)
-	_ modules.Undoer     = (*Template)(nil)
-	_ modules.Validator  = (*Template)(nil)
-	_ modules.Repeatable = (*Template)(nil)
+	_ modules.Action        = (*Template)(nil)
+	_ modules.Undoer        = (*Template)(nil)
+	_ modules.Validator     = (*Template)(nil)
+	_ modules.Repeatable    = (*Template)(nil)
+	_ modules.Describer     = (*Template)(nil)
+	_ modules.UndoDescriber = (*Template)(nil)
 )
 
 func (*Template) Kind() string { return "template" }
+
+// Describe: the offline plan shows these arguments.
+func (*Template) Describe(*modules.Config) modules.Description {
+	return modules.Description{Attrs: []string{"source", "destination"}}
+}
+
+// UndoText is what the plan says undoes it without a rollback block.
+func (*Template) UndoText() string { return "previous content restored" }
 
 func (*Template) Spec() hcldec.Spec {
 	return &hcldec.ObjectSpec{

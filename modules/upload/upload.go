@@ -29,13 +29,23 @@ import (
 type Upload struct{}
 
 var (
-	_ modules.Action     = (*Upload)(nil)
-	_ modules.Undoer     = (*Upload)(nil)
-	_ modules.Validator  = (*Upload)(nil)
-	_ modules.Repeatable = (*Upload)(nil)
+	_ modules.Action        = (*Upload)(nil)
+	_ modules.Undoer        = (*Upload)(nil)
+	_ modules.Validator     = (*Upload)(nil)
+	_ modules.Repeatable    = (*Upload)(nil)
+	_ modules.Describer     = (*Upload)(nil)
+	_ modules.UndoDescriber = (*Upload)(nil)
 )
 
 func (*Upload) Kind() string { return "upload" }
+
+// Describe: the offline plan shows these arguments.
+func (*Upload) Describe(*modules.Config) modules.Description {
+	return modules.Description{Attrs: []string{"source", "destination"}}
+}
+
+// UndoText is what the plan says undoes it without a rollback block.
+func (*Upload) UndoText() string { return "previous content restored" }
 
 func (*Upload) Spec() hcldec.Spec {
 	return &hcldec.ObjectSpec{
