@@ -62,3 +62,17 @@ gate "go" {
   depends_on = [step.install]
   message    = "Go on with the primary?"
 }
+
+# observe only reads: offline it shows its window as a read, not a command
+observe "after_go" {
+  depends_on      = [gate.go]
+  duration        = "5m"
+  interval        = "10s"
+  hosts           = [host.standby]
+  max_cpu_percent = 90
+  log {
+    path        = "/var/log/app/app.log"
+    pattern     = "ERROR"
+    max_matches = 0
+  }
+}
