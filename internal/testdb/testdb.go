@@ -398,6 +398,19 @@ func startMariaDB() (*Server, error) {
 		return nil, err
 	}
 	data := filepath.Join(dir, "data")
+	// A temporary directory of its own: information_schema queries spill to
+	// temporary tables there, and the machine's /tmp is shared with every test.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		s.stop()
+		return nil, err
+	}
+	if cred != nil {
+		if err := os.Chown(tmp, uid, gid); err != nil {
+			s.stop()
+			return nil, err
+		}
+	}
 	args := []string{"--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal",
 		"--skip-test-db", "--skip-name-resolve"}
 	if cred != nil {
@@ -426,7 +439,7 @@ func startMariaDB() (*Server, error) {
 			return nil, err
 		}
 		s.Port = port
-		margs := []string{"--no-defaults", "--datadir=" + data, "--socket=" + s.Socket,
+		margs := []string{"--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp, "--socket=" + s.Socket,
 			"--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--skip-name-resolve",
 			"--init-file=" + initFile, "--pid-file=" + filepath.Join(dir, "mysqld.pid"),
 			"--log-error=" + filepath.Join(dir, "error.log"), "--skip-log-bin",
