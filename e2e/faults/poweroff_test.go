@@ -58,6 +58,24 @@ step "deploy" {
 	if r.code != 3 || !strings.Contains(r.stdout+r.stderr, `"b"`) {
 		t.Fatalf("apply: want exit 3 (rollback incomplete) naming host b: %s", r)
 	}
+	// The half-open link is noticed within 30 s (keepalives), not hung on.
+	found := false
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[1] == "FAILED" && strings.Contains(l, "keepalive") {
+			at, err := time.ParseInLocation("15:04:05", f[0], time.Local)
+			if err != nil {
+				t.Fatal(err)
+			}
+			at = time.Date(cut.Year(), cut.Month(), cut.Day(), at.Hour(), at.Minute(), at.Second(), 0, time.Local)
+			if d := at.Sub(cut.Truncate(time.Second)); d > 30*time.Second {
+				t.Errorf("the dead link was noticed %v after the power-off", d)
+			}
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no FAILED line naming the keepalives: %s", r)
+	}
 	// Everything left is named, per host; c is not among it.
 	left := r.stdout[strings.Index(r.stdout, "Left to undo"):]
 	if !strings.Contains(left, "on b") || !strings.Contains(left, "on a") || strings.Contains(left, "on c") {
