@@ -54,8 +54,11 @@ type Command struct {
 	Sudo    bool          // run through `sudo -n`
 	Timeout time.Duration // 0: the transport's default command timeout
 	Stdin   io.Reader     // non-nil forces a session of its own
-	Stdout  io.Writer     // optional: streamed copy of stdout (progress, run log)
-	Stderr  io.Writer     // optional: streamed copy of stderr
+	// TTY runs the command on a pseudo-terminal (stdin, stdout and stderr;
+	// stderr is then part of Stdout), for a program that insists on one.
+	TTY    bool
+	Stdout io.Writer // optional: streamed copy of stdout (progress, run log)
+	Stderr io.Writer // optional: streamed copy of stderr
 }
 
 // Result of a command. A non-zero exit is a Result, not an error; an error

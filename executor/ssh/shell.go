@@ -369,11 +369,14 @@ func (t *Target) run(ctx context.Context, op string, cmd modules.Command) (modul
 	}
 	// The command stays out of the error: it may hold a secret, and the
 	// caller says what it was doing in words of its own.
+	if cmd.TTY {
+		return t.runTTY(ctx, op, cmd, scr, sudo, timeout)
+	}
 	var res modules.Result
 	err = t.do(ctx, op, false, func(c *conn) error {
 		if cmd.Stdin != nil {
 			var err error
-			res, err = c.runSession(ctx, cmd, wrap(scr, sudo, t.cfg.SudoPassword), sudo, timeout)
+			res, err = c.runSession(ctx, cmd, wrap(scr, sudo, t.cfg.SudoPassword), sudo, false, timeout)
 			return err
 		}
 		for attempt := 0; ; attempt++ {
@@ -399,7 +402,11 @@ func (t *Target) run(ctx context.Context, op string, cmd modules.Command) (modul
 }
 
 // runSession runs one command in a session of its own (stdin given).
-func (c *conn) runSession(ctx context.Context, cmd modules.Command, w wrapped, sudo bool, timeout time.Duration) (modules.Result, error) {
+// A tty session has one output stream; the terminal is plain (no echo of
+// what is typed, no \r added before \n).
+var ttyModes = ssh.TerminalModes{ssh.ECHO: 0, ssh.ONLCR: 0, ssh.TTY_OP_ISPEED: 38400, ssh.TTY_OP_OSPEED: 38400}
+
+func (c *conn) runSession(ctx context.Context, cmd modules.Command, w wrapped, sudo, tty bool, timeout time.Duration) (modules.Result, error) {
 	sess, err := c.newSession(ctx)
 	if err != nil {
 		return modules.Result{}, err
@@ -408,30 +415,46 @@ func (c *conn) runSession(ctx context.Context, cmd modules.Command, w wrapped, s
 	defer sess.Close()
 	var stdout, stderr output
 	stdout.w, stderr.w = cmd.Stdout, cmd.Stderr
-	sess.Stdin = io.MultiReader(strings.NewReader(w.stdin), cmd.Stdin)
-	sess.Stdout = writerFunc(func(p []byte) (int, error) { stdout.write(p); return len(p), nil })
-	// The remote shell first reports its pid on stderr, so that a timeout can
-	// kill the command's whole process tree (a signal reaches only the shell).
+	in := io.Reader(strings.NewReader(w.stdin))
+	if cmd.Stdin != nil {
+		in = io.MultiReader(in, cmd.Stdin)
+	}
+	sess.Stdin = in
+	// The remote shell first reports its pid on stderr (stdout on a tty), so
+	// that a timeout can kill the command's whole process tree (a signal
+	// reaches only the shell).
 	pidc := make(chan int, 1)
 	var head []byte
 	gotPid := false
-	sess.Stderr = writerFunc(func(p []byte) (int, error) {
-		n := len(p)
-		if !gotPid {
-			head = append(head, p...)
-			i := bytes.IndexByte(head, '\n')
-			if i < 0 {
-				return n, nil
+	pidThen := func(o *output) io.Writer {
+		return writerFunc(func(p []byte) (int, error) {
+			n := len(p)
+			if !gotPid {
+				head = append(head, p...)
+				i := bytes.IndexByte(head, '\n')
+				if i < 0 {
+					return n, nil
+				}
+				pid, _ := strconv.Atoi(strings.TrimSpace(string(head[:i])))
+				pidc <- pid
+				gotPid = true
+				p = head[i+1:]
 			}
-			pid, _ := strconv.Atoi(string(head[:i]))
-			pidc <- pid
-			gotPid = true
-			p = head[i+1:]
+			o.write(p)
+			return n, nil
+		})
+	}
+	sess.Stdout = writerFunc(func(p []byte) (int, error) { stdout.write(p); return len(p), nil })
+	sess.Stderr = pidThen(&stderr)
+	start := "echo $$ >&2; "
+	if tty {
+		if err := sess.RequestPty("xterm", 40, 200, ttyModes); err != nil {
+			return modules.Result{}, notStarted{fmt.Errorf("pty: %w", err)}
 		}
-		stderr.write(p)
-		return n, nil
-	})
-	if err := sess.Start("echo $$ >&2; " + w.line); err != nil {
+		sess.Stdout, sess.Stderr = pidThen(&stdout), io.Discard
+		start = "echo $$; "
+	}
+	if err := sess.Start(start + w.line); err != nil {
 		return modules.Result{}, notStarted{err}
 	}
 	done := make(chan error, 1)

@@ -754,3 +754,84 @@ func TestTarget_sudoPassword(t *testing.T) {
 		t.Fatalf("the sudo password is in the command line of process %s", p)
 	}
 }
+
+// tty = true: the command gets a pseudo-terminal (a program that checks
+// [ -t 0 ] is satisfied), with and without sudo, also with a sudo password;
+// the script and environment stay out of argv and no staged file is left.
+func TestTarget_tty(t *testing.T) {
+	bed := testbed.New(t, "tty")
+	h := bed.Host("tty")
+	pw, err := testbed.PasswordSudo(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := bed.Target("tty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.SSHConfig()
+	cfg.User, cfg.SudoPassword = testbed.SudoPasswordUser, pw
+	withPw, err := pool(t, ssh.Options{}).Target(ctx(t), "tty", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canary := fmt.Sprintf("TTY-CANARY-%d", time.Now().UnixNano())
+	check := `if [ -t 0 ] && [ -t 1 ]; then tty; else echo "no tty"; fi; id -u; echo "$TOKEN"; echo to-stderr >&2; sleep 0.3`
+	for _, c := range []struct {
+		name string
+		tgt  modules.Target
+		cmd  modules.Command
+		want string
+	}{
+		{"no tty", plain, modules.Command{Cmd: check}, "no tty\n1"},
+		{"tty", plain, modules.Command{Cmd: check, TTY: true}, "/dev/pts/"},
+		{"tty sudo", plain, modules.Command{Cmd: check, TTY: true, Sudo: true}, "/dev/pts/"},
+		{"tty sudo password", withPw, modules.Command{Cmd: check, TTY: true, Sudo: true}, "/dev/pts/"},
+	} {
+		c.cmd.Env = map[string]string{"TOKEN": canary}
+		stop := make(chan struct{})
+		leaked := make(chan string, 1)
+		go func() {
+			defer close(leaked)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, s := range []string{canary, pw} {
+					if p := argvHolding(s); p != "" {
+						leaked <- p
+						return
+					}
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		r, err := c.tgt.Run(ctx(t), c.cmd)
+		close(stop)
+		if p := <-leaked; p != "" {
+			t.Fatalf("%s: a secret in the command line of %s", c.name, p)
+		}
+		out := string(r.Stdout)
+		if err != nil || r.ExitCode != 0 || !strings.HasPrefix(out, c.want) || !strings.Contains(out, canary+"\n") {
+			t.Fatalf("%s: %q %q %v", c.name, r.Stdout, r.Stderr, err)
+		}
+		if root := strings.Contains(out, "\n0\n"); root != c.cmd.Sudo {
+			t.Errorf("%s: root = %v: %q", c.name, root, out)
+		}
+		if c.cmd.TTY && !strings.Contains(out, "to-stderr") {
+			t.Errorf("%s: stderr is not on the terminal: %q", c.name, out)
+		}
+	}
+	if out, err := h.Exec(ctx(t), "ls -A /tmp"); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("left in /tmp: %q %v", out, err)
+	}
+	// A timed-out tty command is killed.
+	if _, err := plain.Run(ctx(t), modules.Command{Cmd: "sleep 32.5", TTY: true, Sudo: true, Timeout: 500 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("timeout: %v", err)
+	}
+	if p := argvHolding("sleep\x0032.5"); p != "" {
+		t.Fatalf("timed-out tty command still running: %s", p)
+	}
+}

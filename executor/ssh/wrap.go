@@ -1,9 +1,11 @@
 package ssh
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/upgrader-dev/upgrader/modules"
 )
@@ -97,4 +99,44 @@ func shellText(script string, sudo bool, password string) string {
 	m, h := boundary(), boundary()
 	return sudoCmd(password) + "/bin/sh -c " + modules.ShellQuote(reader(m, "exec </dev/null; ")) +
 		" <<'" + h + "'\n" + framed(password, m, script) + h + "\n"
+}
+
+// runTTY runs a command on a pseudo-terminal. Whatever is typed on a
+// terminal may be echoed, so the framed script (and sudo password) goes
+// through a 0600 mktemp file written by the long-lived shell: the session
+// opens it as the reader's stdin and removes it before anything runs; the
+// reader then gives the script the terminal back as stdin.
+func (t *Target) runTTY(ctx context.Context, op string, cmd modules.Command, scr string, sudo bool, timeout time.Duration) (modules.Result, error) {
+	m, h := boundary(), boundary()
+	password := ""
+	if sudo {
+		password = t.cfg.SudoPassword
+	}
+	stage := "umask 077; f=$(mktemp) && cat > \"$f\" <<'" + h + "'\n" + framed(password, m, scr) + h + "\necho \"$f\""
+	res, err := t.run(ctx, op, modules.Command{Cmd: stage})
+	if err != nil {
+		return modules.Result{}, err
+	}
+	file := strings.TrimSpace(string(res.Stdout))
+	if res.ExitCode != 0 || !strings.HasPrefix(file, "/") {
+		return modules.Result{}, t.errf(op, fmt.Errorf("staging the script: exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr))))
+	}
+	q := modules.ShellQuote(file)
+	// stdout is the terminal (opened read-write by sshd, or by sudo's
+	// use_pty): as stdin it keeps its /dev/pts name, which tty(1) prints.
+	prog := "/bin/sh -c " + modules.ShellQuote(reader(m, "if [ -t 1 ]; then exec <&1; else exec </dev/tty; fi; "))
+	if sudo {
+		prog = sudoCmd(password) + prog
+	}
+	w := wrapped{line: "{ rm -f -- " + q + "; " + prog + "; } < " + q}
+	err = t.do(ctx, op, false, func(c *conn) error {
+		var err error
+		res, err = c.runSession(ctx, cmd, w, sudo, true, timeout)
+		return err
+	})
+	if err != nil {
+		// The session may not have started: never leave the script behind.
+		t.run(context.WithoutCancel(ctx), "cleanup", modules.Command{Cmd: "rm -f -- " + q})
+	}
+	return res, err
 }

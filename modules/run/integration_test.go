@@ -39,6 +39,9 @@ func TestRun_realHost(t *testing.T) {
   env = { GREETING = "hello deploy" }`, modules.Exec, "", "exit 0: hello deploy\nwarn", ""},
 		{"sudo", `command = "id -un"
   sudo = true`, modules.Exec, "", "root", ""},
+		{"tty", `command = "[ -t 0 ] && tty"
+  tty = true`, modules.Exec, "", "/dev/pts/", ""},
+		{"no tty", `command = "[ -t 0 ] || echo no terminal"`, modules.Exec, "", "no terminal", ""},
 		{"expected non-zero exit", `command = "exit 3"
   expect_exit = [0, 3]`, modules.Exec, "", "exit 3", ""},
 		{"failure", `command = "echo boom >&2; exit 2"`, modules.Exec, "", "", `host "web": echo boom >&2; exit 2: exit 2, expected [0]: boom`},

@@ -44,6 +44,7 @@ func (*Run) Spec() hcldec.Spec {
 	return &hcldec.ObjectSpec{
 		"command":     &hcldec.AttrSpec{Name: "command", Type: cty.String, Required: true},
 		"sudo":        &hcldec.AttrSpec{Name: "sudo", Type: cty.Bool},
+		"tty":         &hcldec.AttrSpec{Name: "tty", Type: cty.Bool},
 		"env":         &hcldec.AttrSpec{Name: "env", Type: cty.Map(cty.String)},
 		"timeout":     &hcldec.AttrSpec{Name: "timeout", Type: cty.String},
 		"creates":     &hcldec.AttrSpec{Name: "creates", Type: cty.String},
@@ -109,7 +110,7 @@ func ExitCodes(v cty.Value, attr string) (codes []int, ok bool, err error) {
 type args struct {
 	command, creates, unless string
 	shown, unlessShown       string // for plans, logs and errors: "(sensitive)" when marked
-	sudo                     bool
+	sudo, tty                bool
 	env                      map[string]string
 	timeout                  time.Duration
 	expect                   []int
@@ -125,6 +126,7 @@ func decode(cfg *modules.Config) (*args, error) {
 		shown:       modules.Shown(v, "command"),
 		unlessShown: modules.Shown(v, "unless"),
 		sudo:        modules.GetBool(v, "sudo", false),
+		tty:         modules.GetBool(v, "tty", false),
 		env:         modules.GetStringMap(v, "env"),
 		known:       true,
 	}
@@ -218,7 +220,7 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 		return &modules.Outcome{Skipped: why, Message: "skipped: " + why}, nil
 	}
 	log := modules.SyncWriter(req.Log)
-	res, err := t.Run(ctx, modules.Command{Cmd: a.command, Sudo: a.sudo, Env: a.env, Timeout: a.timeout, Stdout: log, Stderr: log})
+	res, err := t.Run(ctx, modules.Command{Cmd: a.command, Sudo: a.sudo, TTY: a.tty, Env: a.env, Timeout: a.timeout, Stdout: log, Stderr: log})
 	if err != nil {
 		return nil, modules.OnHost(req.Host, fmt.Errorf("%s: %w", firstLine(a.shown, 80), err))
 	}
