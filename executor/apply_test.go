@@ -306,6 +306,16 @@ gate "hold" { message = "wait" }
 	if !errors.As(err, &le) || le.Holder.Run != run {
 		t.Fatalf("second apply: %v", err)
 	}
+	// resume and rollback take the lock before they read the journal: the
+	// live run's lock is their answer, not what its journal says so far
+	opts3 := opts2
+	opts3.Config = w.load(t, src+"\n# changed\n")
+	if _, err := Resume(context.Background(), opts3, run, ResumeOptions{}); !errors.As(err, &le) {
+		t.Fatalf("resume of a live run: %v", err)
+	}
+	if _, err := Rollback(context.Background(), opts3, run); !errors.As(err, &le) {
+		t.Fatalf("rollback of a live run: %v", err)
+	}
 	if _, err := journal.Approve(opts.StateDir, run, "gate.hold", "tester@here"); err != nil {
 		t.Fatal(err)
 	}
