@@ -614,6 +614,7 @@ func TestTarget_reconnectAfterRestart(t *testing.T) {
 // hosts share this machine's pid namespace, so this process scans every
 // process's command line while the commands run.
 func TestTarget_noSecretInArgv(t *testing.T) {
+	t.Parallel()
 	bed := testbed.New(t, "argv")
 	tgt, err := bed.Target("argv")
 	if err != nil {
@@ -681,6 +682,7 @@ func argvHolding(s string) string {
 // root; the password is never in a remote argv; a wrong one fails at
 // connect with a clear message, quickly.
 func TestTarget_sudoPassword(t *testing.T) {
+	t.Parallel()
 	bed := testbed.New(t, "pw")
 	h := bed.Host("pw")
 	pw, err := testbed.PasswordSudo(ctx(t))
@@ -759,6 +761,7 @@ func TestTarget_sudoPassword(t *testing.T) {
 // [ -t 0 ] is satisfied), with and without sudo, also with a sudo password;
 // the script and environment stay out of argv and no staged file is left.
 func TestTarget_tty(t *testing.T) {
+	t.Parallel()
 	bed := testbed.New(t, "tty")
 	h := bed.Host("tty")
 	pw, err := testbed.PasswordSudo(ctx(t))

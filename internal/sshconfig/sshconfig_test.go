@@ -74,3 +74,28 @@ func TestExpandAndJumps(t *testing.T) {
 		t.Error("empty hop accepted")
 	}
 }
+
+// No file content makes Parse or Resolve panic.
+func FuzzParse(f *testing.F) {
+	seed, _ := os.ReadFile("testdata/config")
+	f.Add(string(seed))
+	f.Add("Match exec x\n")
+	f.Add("Host a\n  HostName %h\n  ProxyJump [::1]:2,b@c\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		p := filepath.Join(t.TempDir(), "config")
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		file, err := Parse(p)
+		if err != nil {
+			return
+		}
+		h := file.Resolve("prod-db")
+		if s, ok := h.Get("proxyjump"); ok {
+			ParseJumps(s.Value)
+		}
+		for _, id := range h.Identity {
+			Expand(id.Value, "u", "h")
+		}
+	})
+}
