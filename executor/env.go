@@ -115,6 +115,17 @@ func (e *env) RunID() string { return e.s.runID }
 func (e *env) ProtectedRun() string { return journal.LastDone(e.s.opts.StateDir) }
 func (e *env) StateDir() string     { return e.s.opts.StateDir }
 
+func (e *env) AppendSamples(lines []byte) error {
+	if e.planOnly || e.s.r == nil {
+		return errors.New("no samples at plan time")
+	}
+	return e.s.opts.store().AppendSamples(e.s.ctx, e.s.runID, lines)
+}
+
+func (e *env) ReadSamples(fn func(line []byte) error) error {
+	return e.s.opts.store().Samples(e.s.ctx, e.s.runID, fn)
+}
+
 func (e *env) Reader(host string) (modules.Reader, error) { return e.s.target(host) }
 
 func (e *env) Target(host string) (modules.Target, error) {
@@ -202,7 +213,7 @@ func (e *env) Approved(node string) bool {
 	if e.s.r == nil {
 		return false
 	}
-	a, err := journal.ReadApproval(e.s.opts.StateDir, e.s.runID, node)
+	a, err := e.s.opts.store().Approval(e.s.ctx, e.s.runID, node)
 	if err != nil || a == nil {
 		return false
 	}

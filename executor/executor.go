@@ -12,6 +12,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/upgrader-dev/upgrader/executor/runstore"
 	"github.com/upgrader-dev/upgrader/lang"
 	"github.com/upgrader-dev/upgrader/modules"
 )
@@ -30,7 +31,11 @@ type Options struct {
 	Config   *lang.Config
 	Registry *modules.Registry
 	StateDir string
-	Hosts    Hosts // nil: offline (plan only)
+	// Store keeps the run's state (journal, lock, approvals, samples); nil:
+	// the state directory (runstore.Local). StateDir stays where backup
+	// archives and the report go.
+	Store runstore.Store
+	Hosts Hosts // nil: offline (plan only)
 
 	Parallelism int // independent nodes at once; <= 0: 10
 
@@ -62,6 +67,13 @@ type Options struct {
 	RunID string
 	// Version is upgrader's version, recorded in run_started.
 	Version string
+}
+
+func (o *Options) store() runstore.Store {
+	if o.Store == nil {
+		o.Store = runstore.OpenLocal(o.StateDir)
+	}
+	return o.Store
 }
 
 func (o *Options) parallelism() int {

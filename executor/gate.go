@@ -48,7 +48,7 @@ func (k *gateNode) apply(ctx context.Context, r *run, _ []string) (*modules.Outc
 // gate waits) or the operator's yes on the terminal.
 func (k *gateNode) wait(ctx context.Context, r *run) (string, error) {
 	n := k.n
-	if a, _ := journal.ReadApproval(r.opts.StateDir, r.id, n.Addr); a != nil {
+	if a, _ := r.opts.store().Approval(ctx, r.id, n.Addr); a != nil {
 		return a.By, r.journal(journal.Event{Type: journal.Approved, Node: n.Addr}, evData{By: a.By})
 	}
 	msg := k.message()
@@ -79,7 +79,7 @@ func (k *gateNode) wait(ctx context.Context, r *run) (string, error) {
 			by := me.User + "@" + me.Host + " (terminal)"
 			return by, r.journal(journal.Event{Type: journal.Approved, Node: n.Addr}, evData{By: by})
 		case <-tick.C:
-			if a, _ := journal.ReadApproval(r.opts.StateDir, r.id, n.Addr); a != nil {
+			if a, _ := r.opts.store().Approval(ctx, r.id, n.Addr); a != nil {
 				return a.By, r.journal(journal.Event{Type: journal.Approved, Node: n.Addr}, evData{By: a.By})
 			}
 		}

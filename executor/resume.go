@@ -52,11 +52,11 @@ func takeOver(ctx context.Context, opts *Options, id string, check func(*RunStat
 	if err := checkOptions(opts); err != nil {
 		return nil, err
 	}
-	lock, err := journal.TakeOver(opts.StateDir, id)
+	lock, err := opts.store().TakeOver(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	st, err := Replay(opts.StateDir, id)
+	st, err := ReplayFrom(ctx, opts.store(), id)
 	if err == nil {
 		err = check(st)
 	}
@@ -64,8 +64,10 @@ func takeOver(ctx context.Context, opts *Options, id string, check func(*RunStat
 		lock.Release()
 		return nil, err
 	}
-	r, err := openRun(ctx, opts, id, lock, st)
+	ctx, cancel := context.WithCancelCause(ctx)
+	r, err := openRun(ctx, cancel, opts, id, lock, st, false)
 	if err != nil {
+		cancel(nil)
 		return nil, err
 	}
 	r.info = lang.RunInfo{ID: id, StartedAt: st.Started.Truncate(time.Second)}

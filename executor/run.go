@@ -15,6 +15,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/executor/runstore"
 	"github.com/upgrader-dev/upgrader/lang"
 	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
@@ -31,8 +32,12 @@ type run struct {
 	cfg  *lang.Config
 	id   string
 	info lang.RunInfo
-	j    *journal.Writer
-	lock *journal.Lock
+	j    runstore.Journal
+	lock runstore.Lock
+	// cancel stops the run when its lock is lost (fencing): nothing more
+	// may touch a host, not even a rollback.
+	cancel context.CancelCauseFunc
+	lost   atomic.Bool
 
 	mu       sync.Mutex
 	st       *RunState
@@ -62,15 +67,13 @@ func Apply(ctx context.Context, opts Options) (*Summary, error) {
 	if err := checkOptions(&opts); err != nil {
 		return nil, err
 	}
-	lock, err := journal.Acquire(opts.StateDir, id)
+	lock, err := opts.store().Lock(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(journal.Path(opts.StateDir, id)); err == nil {
-		lock.Release()
-		return nil, fmt.Errorf("run %s already exists in %s", id, journal.RunsDir(opts.StateDir))
-	}
-	r, err := openRun(ctx, &opts, id, lock, newRunState())
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r, err := openRun(ctx, cancel, &opts, id, lock, newRunState(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -96,29 +99,56 @@ func checkOptions(opts *Options) error {
 }
 
 // openRun opens the journal of a run whose lock is held (and released by
-// close, or here on failure) and builds the session.
-func openRun(ctx context.Context, opts *Options, id string, lock *journal.Lock, st *RunState) (*run, error) {
-	j, torn, err := journal.Create(journal.Path(opts.StateDir, id))
+// close, or here on failure) and builds the session: fresh starts a new
+// run's journal, else it continues one. ctx is cancelled (cancel) when the
+// lock is lost.
+func openRun(ctx context.Context, cancel context.CancelCauseFunc, opts *Options, id string, lock runstore.Lock, st *RunState, fresh bool) (*run, error) {
+	var j runstore.Journal
+	var torn *runstore.Torn
+	var err error
+	if fresh {
+		j, err = lock.Create(ctx)
+	} else {
+		j, torn, err = lock.Open(ctx)
+	}
 	if err != nil {
 		lock.Release()
 		return nil, err
 	}
-	r := &run{opts: opts, cfg: opts.Config, id: id, j: j, lock: lock, st: st, began: time.Now(), approvedSeen: map[string]bool{}}
+	r := &run{opts: opts, cfg: opts.Config, id: id, j: j, lock: lock, cancel: cancel, st: st, began: time.Now(), approvedSeen: map[string]bool{}}
 	r.s = newSession(ctx, opts, id)
 	r.s.r = r
 	if torn != nil {
 		r.s.emit(Event{Type: EvLog, Message: "journal: " + torn.String()})
 	}
+	go func() {
+		select {
+		case <-lock.Lost():
+			r.lostLock(&runstore.LostError{Run: id})
+		case <-ctx.Done():
+		}
+	}()
 	return r, nil
+}
+
+// lostLock stops the run: another process may own it now.
+func (r *run) lostLock(err error) {
+	if r.lost.CompareAndSwap(false, true) {
+		r.stopping.Store(true)
+		r.cancel(err)
+	}
 }
 
 // lastSyncs is the fsync count of the last closed run (benchmark only).
 var lastSyncs uint64
 
 func (r *run) close() {
-	atomic.StoreUint64(&lastSyncs, r.j.Syncs())
+	if w, ok := r.j.(interface{ Syncs() uint64 }); ok {
+		atomic.StoreUint64(&lastSyncs, w.Syncs())
+	}
 	r.j.Close() // host connections belong to the caller's Hosts, which closes them
 	r.lock.Release()
+	r.cancel(nil)
 }
 
 // journal appends an event (fsynced), folds it into the state and shows it.
@@ -134,6 +164,10 @@ func (r *run) journal(ev journal.Event, d evData) error {
 		ev.Data = b
 	}
 	if err := r.j.Append(ev); err != nil {
+		var lost *runstore.LostError
+		if errors.As(err, &lost) {
+			r.lostLock(err)
+		}
 		return err
 	}
 	r.mu.Lock()
@@ -171,8 +205,12 @@ func (r *run) journal(ev journal.Event, d evData) error {
 }
 
 func (r *run) writeState(status string) {
-	_ = journal.WriteState(r.opts.StateDir, journal.State{Run: r.id, Status: status, Dir: r.cfg.Dir,
-		ConfigHash: r.cfg.Hash, PID: os.Getpid(), Started: r.info.StartedAt})
+	if r.lost.Load() {
+		return // the run's new holder keeps its summary
+	}
+	h := r.lock.Holder()
+	_ = r.opts.store().PutSummary(r.s.ctx, runstore.Summary{Run: r.id, Status: status, Dir: r.cfg.Dir,
+		ConfigHash: r.cfg.Hash, PID: os.Getpid(), By: h.User + "@" + h.Host, Started: r.info.StartedAt})
 }
 
 // scope is the evaluation scope of node n's expressions. Only the outputs
@@ -211,7 +249,7 @@ func (r *run) node(addr string) graphNode {
 func (r *run) walkAndFinish(ctx context.Context) *Summary {
 	werr := r.walk(ctx, r.visit)
 	if ctx.Err() != nil {
-		return r.finish(OutcomeInterrupted, ctx.Err())
+		return r.finish(OutcomeInterrupted, context.Cause(ctx))
 	}
 	if r.failNode == "" && werr != nil && !errors.Is(werr, errNotStarted) {
 		// the walk itself failed (a cycle validate would have caught): no node ran

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/executor/runstore"
 )
 
 // Node states.
@@ -211,9 +213,14 @@ func (s *RunState) Apply(ev journal.Event) error {
 	return nil
 }
 
-// Replay reads a run's journal into a RunState.
+// Replay reads a run's journal in a state directory into a RunState.
 func Replay(stateDir, run string) (*RunState, error) {
-	evs, torn, err := journal.ReadRun(journal.Path(stateDir, run))
+	return ReplayFrom(context.Background(), runstore.OpenLocal(stateDir), run)
+}
+
+// ReplayFrom reads a run's journal from its store into a RunState.
+func ReplayFrom(ctx context.Context, store runstore.Store, run string) (*RunState, error) {
+	evs, torn, err := store.Events(ctx, run)
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,11 @@
 package executor
 
 import (
+	"context"
 	"time"
 
 	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/executor/runstore"
 	"github.com/upgrader-dev/upgrader/lang"
 )
 
@@ -27,7 +29,12 @@ type Status struct {
 // RunStatus reads a run's journal (and the lock) into a Status. cfg may be
 // nil (the configuration is gone): nodes that never started are then not listed.
 func RunStatus(stateDir, run string, cfg *lang.Config) (*Status, error) {
-	rs, err := Replay(stateDir, run)
+	return StatusOf(context.Background(), runstore.OpenLocal(stateDir), run, cfg)
+}
+
+// StatusOf is RunStatus for a run in store.
+func StatusOf(ctx context.Context, store runstore.Store, run string, cfg *lang.Config) (*Status, error) {
+	rs, err := ReplayFrom(ctx, store, run)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +42,7 @@ func RunStatus(stateDir, run string, cfg *lang.Config) (*Status, error) {
 	if rs.Torn != nil {
 		s.Torn = rs.Torn.String()
 	}
-	if li, err := journal.ReadLock(stateDir); err == nil && li.Run == run && !journal.IsStale(*li) {
+	if li, stale, err := store.Holder(ctx); err == nil && li != nil && li.Run == run && !stale {
 		s.Holder = li
 	}
 	switch {

@@ -225,6 +225,11 @@ type Env interface {
 	// done ("" when none): its backups are the way back to a known good
 	// state, so pruning keeps them.
 	ProtectedRun() string
+	// AppendSamples appends observation records (JSON lines, each ending
+	// with a newline) to the run's samples in its state store, all or
+	// nothing; ReadSamples streams them back in order (a torn tail skipped).
+	AppendSamples(lines []byte) error
+	ReadSamples(fn func(line []byte) error) error
 }
 
 // Change is a plan's verdict for one action or node on one host.

@@ -116,6 +116,7 @@ type State struct {
 	Dir        string    `json:"dir,omitempty"`
 	ConfigHash string    `json:"config_hash,omitempty"`
 	PID        int       `json:"pid,omitempty"`
+	By         string    `json:"by,omitempty"` // user@machine running it
 	Started    time.Time `json:"started"`
 	Updated    time.Time `json:"updated"`
 }

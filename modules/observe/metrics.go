@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/upgrader-dev/upgrader/modules"
 	"io"
 	"os"
 	"path/filepath"
@@ -89,33 +90,15 @@ type Record struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
-// metricsWriter appends records; each call is one write, so a crash leaves
-// at most one torn line at the end, which readers skip.
+// metricsWriter appends records to the run's samples (Env.AppendSamples):
+// each call is one append, all or nothing, so a crash leaves at most one
+// torn line at the end, which readers skip.
 type metricsWriter struct {
-	f   *os.File
+	env modules.Env
 	buf bytes.Buffer
 }
 
-func openMetrics(path string) (*metricsWriter, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil { // as the journal: log lines may be private
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	// A torn last line from a killed run must not swallow our first line.
-	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
-			if _, err := f.Write([]byte{'\n'}); err != nil {
-				f.Close()
-				return nil, err
-			}
-		}
-	}
-	return &metricsWriter{f: f}, nil
-}
+func openMetrics(env modules.Env) *metricsWriter { return &metricsWriter{env: env} }
 
 func (m *metricsWriter) write(recs ...*Record) error {
 	m.buf.Reset()
@@ -125,11 +108,10 @@ func (m *metricsWriter) write(recs ...*Record) error {
 			return err
 		}
 	}
-	_, err := m.f.Write(m.buf.Bytes())
-	return err
+	return m.env.AppendSamples(m.buf.Bytes())
 }
 
-func (m *metricsWriter) Close() error { return m.f.Close() }
+func (m *metricsWriter) Close() error { return nil }
 
 // Lines streams observation records as JSON lines to fn, in order: a
 // run store's samples (runstore.Store.Samples) or a metrics.jsonl (FileLines).

@@ -91,9 +91,7 @@ func newWindow(req *modules.Request, s *settings) (*window, error) {
 	if w.clients, err = metricClients(w.env, s); err != nil {
 		return nil, err
 	}
-	if w.out, err = openMetrics(w.path); err != nil {
-		return nil, err
-	}
+	w.out = openMetrics(w.env)
 	return w, nil
 }
 
@@ -246,7 +244,7 @@ func (w *window) judgeAfterDeadline() (*modules.Outcome, error) {
 		last  time.Time
 		fails []string
 	)
-	err := ReadRecords(w.path, func(r *Record) error {
+	err := ReadRecordsFrom(w.env.ReadSamples, func(r *Record) error {
 		if r.Node != w.node || (r.Type != RecordSample && r.Type != RecordMetric) || r.TS.Before(w.mark.Started) {
 			return nil // another node, or an earlier window of this node
 		}
