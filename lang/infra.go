@@ -81,7 +81,7 @@ func (l *loader) eval(a *hcl.Attribute, ctx *hcl.EvalContext, ty cty.Type, what 
 
 // sensitiveOK are the arguments lang decodes that may hold a sensitive
 // value: they are never printed.
-var sensitiveOK = map[string]bool{"dsn": true, "private_key_file": true, "url": true, "headers": true}
+var sensitiveOK = map[string]bool{"dsn": true, "private_key_file": true, "url": true, "headers": true, "sudo_password": true}
 
 func (l *loader) sensitiveNotAllowed(a *hcl.Attribute) {
 	l.errorf(a.Expr.Range(), "Sensitive value not allowed", "%s is shown in plans, logs and reports, so it can not come from a sensitive value.", a.Name)

@@ -89,3 +89,23 @@ func TestSSHConfig_errors(t *testing.T) {
 		}
 	}
 }
+
+// sudo_password takes a sensitive variable (it is never printed).
+func TestSudoPassword_sensitive(t *testing.T) {
+	dir := writeDir(t, map[string]string{"main.hcl": `variable "pw" {
+  type      = string
+  sensitive = true
+}
+connection {
+  ssh_config    = ""
+  sudo_password = var.pw
+}
+host "a" {
+  address = "198.51.100.9"
+}
+`})
+	cfg, diags := lang.Load(dir, testSchemas(), lang.Options{Env: map[string]string{}, Vars: []string{"pw=s3cret"}})
+	if diags.HasErrors() || cfg.Hosts["a"].Conn.SudoPassword != "s3cret" {
+		t.Fatalf("%v", diags)
+	}
+}
