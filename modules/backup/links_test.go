@@ -94,6 +94,10 @@ func TestBackup_testbedSymlinkPath(t *testing.T) {
 	if got, _ := h.Exec(ctx, "readlink /opt/app"); got != "releases/v2\n" {
 		t.Errorf("a subset restore moved the link: %q", got)
 	}
+	rp, err := r.Plan(ctx, &modules.Request{Config: decode(t, r, `restore { backup = backup.web }`), Host: "web", Env: env, Log: &log})
+	if err != nil || rp.Detail != "~ /opt/app (the link, to /opt/releases/v1 again, and what it points to)" {
+		t.Errorf("restore plan: %v %q", err, rp.Detail)
+	}
 	restore(`restore { backup = backup.web }`)
 	if got, _ := h.Exec(ctx, "readlink /opt/app; cat /opt/app/VERSION /opt/releases/v2/VERSION"); got != "releases/v1\nv1\nv2\n" {
 		t.Errorf("after restore: link, content, v2: %q", got)

@@ -143,8 +143,9 @@ func (r *Restore) Plan(ctx context.Context, req *modules.Request) (*modules.Plan
 	// what the backup block says (its plan-time outputs).
 	kind, host, db, paths := "", modules.GetString(bv, "host"), modules.GetString(bv, "database"), modules.GetStrings(bv, "paths")
 	taken := "taken earlier in this run"
+	var links []Link
 	if m, err := ReadManifest(dir); err == nil {
-		kind, host, db, paths = m.Kind, m.Host, m.Database, m.Paths
+		kind, host, db, paths, links = m.Kind, m.Host, m.Database, m.Paths, m.Links
 		taken = "taken " + m.CreatedAt.Local().Format(time.DateTime)
 	}
 	if kind == "" && db != "" {
@@ -193,9 +194,15 @@ func (r *Restore) Plan(ctx context.Context, req *modules.Request) (*modules.Plan
 		if err != nil {
 			return nil, modules.OnHost(host, err)
 		}
-		if fi.Exists {
+		l := mapPaths([]string{pth}, links)
+		switch {
+		case len(l.links) > 0:
+			lines = append(lines, fmt.Sprintf("~ %s (the link, to %s again, and what it points to)", pth, l.trees[0]))
+		case l.trees[0] != pth:
+			lines = append(lines, fmt.Sprintf("~ %s (as %s, where it resolved when backed up)", pth, l.trees[0]))
+		case fi.Exists:
 			lines = append(lines, "~ "+pth+" (replaced by the backup's content)")
-		} else {
+		default:
 			lines = append(lines, "+ "+pth+" (missing now, restored)")
 		}
 	}
