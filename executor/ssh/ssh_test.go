@@ -677,6 +677,34 @@ func argvHolding(s string) string {
 	return ""
 }
 
+// watchArgv scans every process's command line for the secrets until the
+// returned stop is called; stop returns a process that held one ("" if none).
+func watchArgv(secrets ...string) (stop func() string) {
+	done := make(chan struct{})
+	leaked := make(chan string, 1)
+	go func() {
+		defer close(leaked)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for _, s := range secrets {
+				if p := argvHolding(s); p != "" {
+					leaked <- p
+					return
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	return func() string {
+		close(done)
+		return <-leaked
+	}
+}
+
 // sudo_password: a real sudoers entry that asks for a password. Commands,
 // stdin sessions, sudo writes and the kill of a timed-out command run as
 // root; the password is never in a remote argv; a wrong one fails at
@@ -714,23 +742,7 @@ func TestTarget_sudoPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	leaked := make(chan string, 1)
-	go func() {
-		defer close(leaked)
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			if p := argvHolding(pw); p != "" {
-				leaked <- p
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}()
+	stopWatch := watchArgv(pw)
 	if r, err := tgt.Run(ctx(t), modules.Command{Cmd: "sleep 0.5; id -u"}); err != nil || string(r.Stdout) != "0\n" || len(r.Stderr) != 0 {
 		t.Fatalf("shell: %q %q %v", r.Stdout, r.Stderr, err)
 	}
@@ -751,8 +763,7 @@ func TestTarget_sudoPassword(t *testing.T) {
 	if p := argvHolding("sleep\x0031.25"); p != "" {
 		t.Fatalf("timed-out command still running: %s", p)
 	}
-	close(done)
-	if p := <-leaked; p != "" {
+	if p := stopWatch(); p != "" {
 		t.Fatalf("the sudo password is in the command line of process %s", p)
 	}
 }
@@ -792,28 +803,9 @@ func TestTarget_tty(t *testing.T) {
 		{"tty sudo password", withPw, modules.Command{Cmd: check, TTY: true, Sudo: true}, "/dev/pts/"},
 	} {
 		c.cmd.Env = map[string]string{"TOKEN": canary}
-		stop := make(chan struct{})
-		leaked := make(chan string, 1)
-		go func() {
-			defer close(leaked)
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				for _, s := range []string{canary, pw} {
-					if p := argvHolding(s); p != "" {
-						leaked <- p
-						return
-					}
-				}
-				time.Sleep(time.Millisecond)
-			}
-		}()
+		stop := watchArgv(canary, pw)
 		r, err := c.tgt.Run(ctx(t), c.cmd)
-		close(stop)
-		if p := <-leaked; p != "" {
+		if p := stop(); p != "" {
 			t.Fatalf("%s: a secret in the command line of %s", c.name, p)
 		}
 		out := string(r.Stdout)
