@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"github.com/upgrader-dev/upgrader/cmd/upgrader/views"
 	"github.com/upgrader-dev/upgrader/executor"
 	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/executor/runstore"
 	"github.com/upgrader-dev/upgrader/lang"
 	"github.com/upgrader-dev/upgrader/report"
 )
@@ -81,20 +83,26 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	stateDir := c.stateDirFor(cfg.Dir)
+	store, err := openStore(context.Background(), &c, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader apply: %s\n", err)
+		return exitInvalid
+	}
+	defer store.Close()
 	// Refuse early when another run holds the lock (apply takes it for real below).
-	if li, err := journal.ReadLock(stateDir); err == nil && !journal.IsStale(*li) && li.Run != *runID {
-		fmt.Fprintf(stderr, "upgrader apply: %s\n", (&journal.LockedError{Holder: *li}).Error())
+	if li, stale, err := store.Holder(context.Background()); err == nil && li != nil && li.Run != *runID {
+		fmt.Fprintf(stderr, "upgrader apply: %s\n", (&runstore.LockedError{Holder: *li, Stale: stale, What: lockWhat(store)}).Error())
 		return exitLocked
 	}
 	if *runID == "" {
-		warnUnfinished(stateDir, stderr)
+		warnUnfinished(store, stderr)
 	}
 	st := views.NewStyle(fileOf(stdout), c.noColor)
 	ctx, stop := signalContext()
 	defer stop()
 	hosts := newHosts()
 	defer hosts.Close()
-	opts := executor.Options{Config: cfg, Registry: reg, StateDir: stateDir, Hosts: hosts, Parallelism: c.parallelism,
+	opts := executor.Options{Config: cfg, Registry: reg, StateDir: stateDir, Store: store, Hosts: hosts, Parallelism: c.parallelism,
 		Vars: vars, VarFiles: varFiles, Version: version, RunID: *runID}
 
 	var plan *executor.Plan
@@ -147,12 +155,12 @@ func runApply(args []string, stdout, stderr io.Writer) int {
 
 // warnUnfinished tells when the newest run of the state directory never
 // finished: a new apply starts from the hosts as that run left them.
-func warnUnfinished(stateDir string, stderr io.Writer) {
-	last, err := journal.Latest(stateDir)
+func warnUnfinished(store runstore.Store, stderr io.Writer) {
+	last, err := runstore.Latest(context.Background(), store)
 	if err != nil {
 		return
 	}
-	if rs, err := executor.Replay(stateDir, last); err == nil && rs.Outcome == "" {
+	if rs, err := executor.ReplayFrom(context.Background(), store, last); err == nil && rs.Outcome == "" {
 		fmt.Fprintf(stderr, "upgrader apply: warning: run %s did not finish; `upgrader resume %s` continues it, `upgrader rollback %s` undoes it\n", last, last, last)
 	}
 }
@@ -366,24 +374,52 @@ func withoutVars(args []string) []string {
 	return out
 }
 
+// runRef is the run a command works on: where its state is kept, and the
+// directory given on the command line.
+type runRef struct {
+	dir, stateDir, run string
+	store              runstore.Store // closed by the command
+}
+
+// shared: the run may have been started from another machine, so its
+// configuration is the one in DIR, not the directory the run recorded.
+func (r *runRef) shared() bool {
+	_, local := r.store.(*runstore.Local)
+	return !local
+}
+
+// configDir is where the run's configuration is read from.
+func (r *runRef) configDir(rs *executor.RunState) string {
+	if r.shared() || rs == nil || rs.Dir == "" {
+		return r.dir
+	}
+	return rs.Dir
+}
+
 // runTarget parses the flags and the [DIR] [RUN] arguments of the commands
 // that work on a run (resume, rollback, status) and finds the run: the
 // given one, or the newest. ok is false after a usage error was printed.
-func runTarget(name string, fs *flag.FlagSet, c *common, args []string, stderr io.Writer) (stateDir, run string, ok bool) {
+func runTarget(name string, fs *flag.FlagSet, c *common, args []string, stderr io.Writer) (ref runRef, ok bool) {
 	pos, err := parseArgs(fs, args)
 	if err != nil {
-		return "", "", false
+		return ref, false
 	}
 	dir, run, err := runArgs(pos)
 	if err == nil {
-		stateDir = c.stateDirFor(dir)
-		run, err = pickRun(stateDir, run)
+		ref.dir, ref.stateDir = dir, c.stateDirFor(dir)
+		ref.store, err = storeForDir(context.Background(), c, dir)
+	}
+	if err == nil {
+		ref.run, err = pickRun(ref.store, run)
+		if err != nil {
+			ref.store.Close()
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "upgrader %s: %s\n", name, err)
-		return "", "", false
+		return ref, false
 	}
-	return stateDir, run, true
+	return ref, true
 }
 
 // runArgs splits [DIR] [RUN] positional arguments (either order, both optional).
@@ -402,30 +438,44 @@ func runArgs(pos []string) (dir, run string, err error) {
 	return dir, run, nil
 }
 
-// pickRun returns run, or the newest run of the state directory.
-func pickRun(stateDir, run string) (string, error) {
+// pickRun returns run, or the newest run of the store.
+func pickRun(store runstore.Store, run string) (string, error) {
+	runs, err := store.Runs(context.Background())
+	if err != nil {
+		return "", err
+	}
 	if run != "" {
-		if _, err := os.Stat(journal.Path(stateDir, run)); err != nil {
-			return "", fmt.Errorf("no run %s in %s", run, journal.RunsDir(stateDir))
+		if !slices.Contains(runs, run) {
+			return "", fmt.Errorf("no run %s in %s", run, store.Where())
 		}
 		return run, nil
 	}
-	return journal.Latest(stateDir)
+	if len(runs) == 0 {
+		return "", fmt.Errorf("no runs in %s", store.Where())
+	}
+	return runs[len(runs)-1], nil
 }
 
-// loadForRun reloads a run's configuration as the run recorded it.
-func loadForRun(c *common, stateDir, run string, stdout, stderr io.Writer) (*lang.Config, *executor.RunState, executor.Options, bool) {
-	rs, err := executor.Replay(stateDir, run)
+// loadForRun reloads a run's configuration as the run recorded it (from
+// DIR when the run is shared: it may have started on another machine).
+func loadForRun(c *common, ref runRef, stdout, stderr io.Writer) (*lang.Config, *executor.RunState, executor.Options, bool) {
+	rs, err := executor.ReplayFrom(context.Background(), ref.store, ref.run)
 	if err != nil {
 		fmt.Fprintf(stderr, "upgrader: %s\n", err)
 		return nil, nil, executor.Options{}, false
 	}
 	vars := append(append([]string(nil), rs.VarArgs...), c.vars...)
-	varFiles := append(append([]string(nil), rs.VarFiles...), absPaths(c.varFiles)...)
-	cfg, reg, ok := loadRunConfigOut(rs.Dir, c, vars, varFiles, true, stdout, stderr)
+	var varFiles []string
+	for _, f := range rs.VarFiles {
+		if _, err := os.Stat(f); err == nil || !ref.shared() { // another machine's paths may not exist here
+			varFiles = append(varFiles, f)
+		}
+	}
+	varFiles = append(varFiles, absPaths(c.varFiles)...)
+	cfg, reg, ok := loadRunConfigOut(ref.configDir(rs), c, vars, varFiles, true, stdout, stderr)
 	if !ok {
 		return nil, nil, executor.Options{}, false
 	}
-	return cfg, rs, executor.Options{Config: cfg, Registry: reg, StateDir: stateDir, Parallelism: c.parallelism,
+	return cfg, rs, executor.Options{Config: cfg, Registry: reg, StateDir: ref.stateDir, Store: ref.store, Parallelism: c.parallelism,
 		Vars: vars, VarFiles: varFiles, Version: version}, true
 }

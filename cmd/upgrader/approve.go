@@ -1,11 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/executor/runstore"
 )
 
 func init() {
@@ -32,8 +33,14 @@ func runApprove(args []string, stdout, stderr io.Writer) int {
 	if !strings.Contains(node, ".") {
 		node = "gate." + node // `approve RUN go_primary` means the gate
 	}
-	me := journal.Me(run)
-	a, err := journal.Approve(c.stateDirFor(dir), run, node, me.User+"@"+me.Host)
+	store, err := storeForDir(context.Background(), &c, dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader approve: %s\n", err)
+		return exitInvalid
+	}
+	defer store.Close()
+	me := runstore.Me(run)
+	a, err := store.Approve(context.Background(), run, node, me.User+"@"+me.Host)
 	if err != nil {
 		fmt.Fprintf(stderr, "upgrader approve: %s\n", err)
 		return exitInvalid

@@ -19,10 +19,16 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	var c common
 	c.register(fs)
 	out := fs.String("o", "", "write the report to FILE (default .upgrader/runs/RUN/report.html; - for stdout)")
-	stateDir, run, ok := runTarget("report", fs, &c, args, stderr)
+	ref, ok := runTarget("report", fs, &c, args, stderr)
 	if !ok {
 		return exitInvalid
 	}
+	ref.store.Close()
+	if ref.shared() {
+		fmt.Fprintln(stderr, "upgrader report: reports of runs kept in a postgres state store are not supported yet")
+		return exitInvalid
+	}
+	stateDir, run := ref.stateDir, ref.run
 	// The configuration names the sensitive variables and the nodes not
 	// started yet; the report works without it.
 	var cfg *lang.Config

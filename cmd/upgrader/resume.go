@@ -30,11 +30,13 @@ func runResume(args []string, stdout, stderr io.Writer) int {
 // allows the terminal view (and gates answered on it).
 func continueRun(name string, fs *flag.FlagSet, c *common, args []string, stdout, stderr io.Writer, interactive bool,
 	do func(ctx context.Context, o executor.Options, run string) (*executor.Summary, error)) int {
-	stateDir, run, ok := runTarget(name, fs, c, args, stderr)
+	ref, ok := runTarget(name, fs, c, args, stderr)
 	if !ok {
 		return exitInvalid
 	}
-	_, _, opts, ok := loadForRun(c, stateDir, run, stdout, stderr)
+	defer ref.store.Close()
+	stateDir, run := ref.stateDir, ref.run
+	_, _, opts, ok := loadForRun(c, ref, stdout, stderr)
 	if !ok {
 		return exitInvalid
 	}

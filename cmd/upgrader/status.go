@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,23 +21,26 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("status", stderr)
 	var c common
 	c.register(fs)
-	stateDir, run, ok := runTarget("status", fs, &c, args, stderr)
+	ref, ok := runTarget("status", fs, &c, args, stderr)
 	if !ok {
 		return exitInvalid
 	}
+	defer ref.store.Close()
+	ctx := context.Background()
+	run := ref.run
 	// The configuration lists the nodes that have not started; status works without it.
 	var cfg *lang.Config
-	if rs, err := executor.Replay(stateDir, run); err == nil && rs.Dir != "" {
-		if cf, _, ok := loadRunConfig(rs.Dir, &c, append(rs.VarArgs, c.vars...), append(rs.VarFiles, c.varFiles...), false, io.Discard); ok {
+	if rs, err := executor.ReplayFrom(ctx, ref.store, run); err == nil && ref.configDir(rs) != "" {
+		if cf, _, ok := loadRunConfig(ref.configDir(rs), &c, append(rs.VarArgs, c.vars...), append(rs.VarFiles, c.varFiles...), false, io.Discard); ok {
 			cfg = cf
 		}
 	}
-	s, err := executor.RunStatus(stateDir, run, cfg)
+	s, err := executor.StatusOf(ctx, ref.store, run, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "upgrader status: %s\n", err)
 		return exitInvalid
 	}
-	windows, _ := observe.Summarize(observe.MetricsFile(stateDir, run))
+	windows, _ := observe.SummarizeFrom(func(fn func([]byte) error) error { return ref.store.Samples(ctx, run, fn) })
 	if c.json {
 		type win struct {
 			*observe.WindowSummary

@@ -60,3 +60,11 @@ func storeForDir(ctx context.Context, c *common, dir string) (runstore.Store, er
 func holderText(h *runstore.Holder) string {
 	return fmt.Sprintf("%s@%s (pid %d) since %s", h.User, h.Host, h.PID, h.Since.Local().Format(time.RFC3339))
 }
+
+// lockWhat names what a store's lock guards, for LockedError.
+func lockWhat(s runstore.Store) string {
+	if _, ok := s.(*runstore.Local); ok {
+		return ""
+	}
+	return s.Where()
+}

@@ -1,10 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-
-	"github.com/upgrader-dev/upgrader/executor/journal"
 )
 
 func init() {
@@ -25,7 +24,13 @@ func runUnlock(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "upgrader unlock: %s\n", err)
 		return exitInvalid
 	}
-	li, err := journal.Unlock(c.stateDirFor(dir), *force)
+	store, err := storeForDir(context.Background(), &c, dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "upgrader unlock: %s\n", err)
+		return exitInvalid
+	}
+	defer store.Close()
+	li, err := store.Unlock(context.Background(), *force)
 	if err != nil {
 		fmt.Fprintf(stderr, "upgrader unlock: %s\n", err)
 		if li != nil {
