@@ -4,7 +4,6 @@
 package langtest
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,42 +38,48 @@ func DiagString(d *hcl.Diagnostic) string {
 	return fmt.Sprintf("%s:%d,%d: %s: %s", filepath.Base(d.Subject.Filename), d.Subject.Start.Line, d.Subject.Start.Column, d.Summary, d.Detail)
 }
 
-// marker is an expected diagnostic: "# ERROR: summary" on the line it must point at.
-type marker struct {
-	file    string
-	line    int
-	summary string
+// Marker is an expected diagnostic: "# ERROR: summary" on the line it must
+// point at (several on one line: "# ERROR: a # ERROR: b").
+type Marker struct {
+	File    string
+	Line    int
+	Summary string
 }
 
-func (m marker) String() string { return fmt.Sprintf("%s:%d: %s", m.file, m.line, m.summary) }
+func (m Marker) String() string { return fmt.Sprintf("%s:%d: %s", m.File, m.Line, m.Summary) }
 
-func readMarkers(t *testing.T, dir string) []marker {
+// Markers returns the "# ERROR: summary" markers of src, the one parser of
+// them for every data-driven test (lang, executor, modules via modtest).
+func Markers(file string, src []byte) []Marker {
+	var out []Marker
+	for i, text := range strings.Split(string(src), "\n") {
+		for {
+			j := strings.Index(text, "# ERROR: ")
+			if j < 0 {
+				break
+			}
+			rest := text[j+len("# ERROR: "):]
+			summary := rest
+			if k := strings.Index(rest, " # ERROR: "); k >= 0 {
+				summary = rest[:k]
+			}
+			out = append(out, Marker{File: file, Line: i + 1, Summary: strings.TrimSpace(summary)})
+			text = rest
+		}
+	}
+	return out
+}
+
+func readMarkers(t *testing.T, dir string) []Marker {
 	t.Helper()
-	var out []marker
+	var out []Marker
 	files, _ := filepath.Glob(filepath.Join(dir, "*.hcl"))
 	for _, f := range files {
-		fh, err := os.Open(f)
+		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := bufio.NewScanner(fh)
-		for line := 1; sc.Scan(); line++ {
-			text := sc.Text()
-			for {
-				i := strings.Index(text, "# ERROR: ")
-				if i < 0 {
-					break
-				}
-				rest := text[i+len("# ERROR: "):]
-				summary := rest
-				if j := strings.Index(rest, " # ERROR: "); j >= 0 {
-					summary = rest[:j]
-				}
-				out = append(out, marker{file: filepath.Base(f), line: line, summary: strings.TrimSpace(summary)})
-				text = rest
-			}
-		}
-		fh.Close()
+		out = append(out, Markers(filepath.Base(f), src)...)
 	}
 	return out
 }
@@ -99,7 +104,7 @@ func CheckMarkers(t *testing.T, dir string, diags hcl.Diagnostics) {
 			if used[i] || d.Subject == nil {
 				continue
 			}
-			if filepath.Base(d.Subject.Filename) == m.file && d.Subject.Start.Line == m.line && d.Summary == m.summary {
+			if filepath.Base(d.Subject.Filename) == m.File && d.Subject.Start.Line == m.Line && d.Summary == m.Summary {
 				used[i], found = true, true
 				break
 			}

@@ -1,7 +1,7 @@
 // Package commandcheck is the `command` probe of a check: one command on a
 // host, passing on an expected exit code and output. One attempt per call:
 // retries, interval and timeout belong to the executor.
-// It imports modules, lang/diags and the run action's exit-code helpers.
+// It imports modules, lang/diags and modules/internal/exitcode (shared with run).
 package commandcheck
 
 import (
@@ -15,7 +15,7 @@ import (
 
 	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
-	"github.com/upgrader-dev/upgrader/modules/run"
+	"github.com/upgrader-dev/upgrader/modules/internal/exitcode"
 )
 
 // Command is the command probe.
@@ -57,7 +57,7 @@ func (*Command) Validate(cfg *modules.Config) hcl.Diagnostics {
 	if c := modules.Get(v, "command"); c.IsKnown() && !c.IsNull() && strings.TrimSpace(c.AsString()) == "" {
 		ds = append(ds, diags.At(*cfg.Range("command"), "Empty command", "The check needs a command to run."))
 	}
-	if codes, ok, err := run.ExitCodes(v, "expect_exit"); ok && (err != nil || len(codes) == 0) {
+	if codes, ok, err := exitcode.Parse(v, "expect_exit"); ok && (err != nil || len(codes) == 0) {
 		msg := "expect_exit needs at least one exit code."
 		if err != nil {
 			msg = err.Error()
@@ -76,7 +76,7 @@ func (*Command) Check(ctx context.Context, req *modules.Request) error {
 	}
 	cmdline := modules.GetString(v, "command")
 	shown := modules.Shown(v, "command")
-	codes, _, err := run.ExitCodes(v, "expect_exit")
+	codes, _, err := exitcode.Parse(v, "expect_exit")
 	if err != nil {
 		return err
 	}
@@ -93,13 +93,13 @@ func (*Command) Check(ctx context.Context, req *modules.Request) error {
 	if err != nil {
 		return modules.OnHost(host, fmt.Errorf("%s: %w", shown, err))
 	}
-	out := run.Output(res, req.Secrets)
+	out := exitcode.Output(res, req.Secrets)
 	exitOK := false
 	for _, c := range codes {
 		exitOK = exitOK || c == res.ExitCode
 	}
 	if !exitOK {
-		return modules.OnHost(host, fmt.Errorf("%s: expected exit %s, got %d; output: %s", shown, run.CodesText(codes), res.ExitCode, trim(out)))
+		return modules.OnHost(host, fmt.Errorf("%s: expected exit %s, got %d; output: %s", shown, exitcode.Text(codes), res.ExitCode, trim(out)))
 	}
 	if want != "" && !strings.Contains(string(res.Stdout)+string(res.Stderr), want) {
 		return modules.OnHost(host, fmt.Errorf("%s: expected output containing %q, got: %s", shown, modules.Shown(v, "expect_output"), trim(out)))

@@ -30,7 +30,7 @@ import (
 
 	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
-	"github.com/upgrader-dev/upgrader/modules/dbconn"
+	"github.com/upgrader-dev/upgrader/modules/internal/dbconn"
 )
 
 // Migrate is the migrate node kind.

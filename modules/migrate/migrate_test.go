@@ -15,7 +15,7 @@ import (
 	"github.com/upgrader-dev/upgrader/internal/testdb"
 	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
-	"github.com/upgrader-dev/upgrader/modules/dbconn"
+	"github.com/upgrader-dev/upgrader/modules/internal/dbconn"
 	"github.com/upgrader-dev/upgrader/modules/modtest"
 	"github.com/upgrader-dev/upgrader/modules/schemacheck"
 )

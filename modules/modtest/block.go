@@ -3,7 +3,6 @@ package modtest
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/upgrader-dev/upgrader/lang/langtest"
 	"github.com/upgrader-dev/upgrader/modules"
 )
 
@@ -88,15 +88,12 @@ type WantError struct {
 	Summary string
 }
 
-var errorComment = regexp.MustCompile(`#\s*ERROR:\s*(.*)$`)
-
-// ErrorComments returns the `# ERROR: summary` comments of src, by line.
+// ErrorComments returns the `# ERROR: summary` comments of src, by line
+// (langtest.Markers, the one parser of them).
 func ErrorComments(src []byte) []WantError {
 	var out []WantError
-	for i, line := range strings.Split(string(src), "\n") {
-		if m := errorComment.FindStringSubmatch(line); m != nil {
-			out = append(out, WantError{Line: i + 1, Summary: strings.TrimSpace(m[1])})
-		}
+	for _, m := range langtest.Markers("", src) {
+		out = append(out, WantError{Line: m.Line, Summary: m.Summary})
 	}
 	return out
 }

@@ -5,7 +5,6 @@
 package run
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"path"
@@ -18,10 +17,8 @@ import (
 
 	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
+	"github.com/upgrader-dev/upgrader/modules/internal/exitcode"
 )
-
-// MessageCap bounds the output kept in Outcome.Message (the journal line).
-const MessageCap = 4 << 10
 
 // Run is the run action.
 type Run struct{}
@@ -70,7 +67,7 @@ func (*Run) Validate(cfg *modules.Config) hcl.Diagnostics {
 		ds = append(ds, diags.At(*cfg.Range("creates"), "Relative creates path",
 			fmt.Sprintf("creates = %q must be an absolute path on the host.", c)))
 	}
-	if codes, ok, err := ExitCodes(v, "expect_exit"); ok && err != nil {
+	if codes, ok, err := exitcode.Parse(v, "expect_exit"); ok && err != nil {
 		ds = append(ds, diags.At(*cfg.Range("expect_exit"), "Invalid expect_exit", err.Error()))
 	} else if ok && len(codes) == 0 {
 		ds = append(ds, diags.At(*cfg.Range("expect_exit"), "Invalid expect_exit", "expect_exit needs at least one exit code."))
@@ -82,29 +79,6 @@ func (*Run) Validate(cfg *modules.Config) hcl.Diagnostics {
 func (*Run) Safe(cfg *modules.Config) bool {
 	v := cfg.Value
 	return modules.GetString(v, "creates") != "" || modules.GetString(v, "unless") != "" || modules.GetBool(v, "idempotent", false)
-}
-
-// ExitCodes returns obj.attr as exit codes; ok is false when it is absent
-// (then the default [0]). Shared with the command check.
-func ExitCodes(v cty.Value, attr string) (codes []int, ok bool, err error) {
-	l := modules.Get(v, attr)
-	if l.IsNull() || !l.IsKnown() {
-		return []int{0}, false, nil
-	}
-	for it := l.ElementIterator(); it.Next(); {
-		_, e := it.Element()
-		e, _ = e.Unmark()
-		if !e.IsKnown() || e.IsNull() {
-			continue
-		}
-		bf := e.AsBigFloat()
-		n, acc := bf.Int64()
-		if !bf.IsInt() || acc != 0 || n < 0 || n > 255 {
-			return nil, true, fmt.Errorf("exit codes are whole numbers from 0 to 255, not %s", bf.Text('g', -1))
-		}
-		codes = append(codes, int(n))
-	}
-	return codes, true, nil
 }
 
 type args struct {
@@ -139,7 +113,7 @@ func decode(cfg *modules.Config) (*args, error) {
 	if a.timeout, err = modules.GetDuration(v, "timeout", 0); err != nil {
 		return nil, err
 	}
-	if a.expect, _, err = ExitCodes(v, "expect_exit"); err != nil {
+	if a.expect, _, err = exitcode.Parse(v, "expect_exit"); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -224,34 +198,13 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 	if err != nil {
 		return nil, modules.OnHost(req.Host, fmt.Errorf("%s: %w", firstLine(a.shown, 80), err))
 	}
-	out := Output(res, req.Secrets)
+	out := exitcode.Output(res, req.Secrets)
 	for _, c := range a.expect {
 		if res.ExitCode == c {
 			return &modules.Outcome{Changed: true, Message: fmt.Sprintf("exit %d%s", res.ExitCode, prefixed(out))}, nil
 		}
 	}
-	return nil, modules.OnHost(req.Host, fmt.Errorf("%s: exit %d, expected %s%s", firstLine(a.shown, 80), res.ExitCode, CodesText(a.expect), prefixed(out)))
-}
-
-// Output returns a command's stdout and stderr, trimmed to MessageCap (the tail
-// is kept: errors come last), with secrets scrubbed before the cut.
-func Output(res modules.Result, secrets *modules.Secrets) string {
-	var b bytes.Buffer
-	b.Write(bytes.TrimSpace(res.Stdout))
-	if e := bytes.TrimSpace(res.Stderr); len(e) > 0 {
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.Write(e)
-	}
-	s := secrets.Redact(b.String())
-	if len(s) > MessageCap {
-		s = "[...] " + s[len(s)-MessageCap:]
-	}
-	if res.Truncated {
-		s += "\n[output truncated]"
-	}
-	return s
+	return nil, modules.OnHost(req.Host, fmt.Errorf("%s: exit %d, expected %s%s", firstLine(a.shown, 80), res.ExitCode, exitcode.Text(a.expect), prefixed(out)))
 }
 
 func prefixed(s string) string {
@@ -259,15 +212,6 @@ func prefixed(s string) string {
 		return ""
 	}
 	return ": " + s
-}
-
-// CodesText formats exit codes as [0, 3].
-func CodesText(c []int) string {
-	s := make([]string, len(c))
-	for i, n := range c {
-		s[i] = fmt.Sprint(n)
-	}
-	return "[" + strings.Join(s, ", ") + "]"
 }
 
 func firstLine(s string, max int) string {

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/upgrader-dev/upgrader/modules/dbconn"
+	"github.com/upgrader-dev/upgrader/modules/internal/dbconn"
 )
 
 // Inspect reads db's schema, read-only: a handful of set-based catalog

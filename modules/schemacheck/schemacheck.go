@@ -27,7 +27,7 @@ import (
 
 	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
-	"github.com/upgrader-dev/upgrader/modules/dbconn"
+	"github.com/upgrader-dev/upgrader/modules/internal/dbconn"
 )
 
 // SchemaCheck is the schema_check node kind.

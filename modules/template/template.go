@@ -2,7 +2,7 @@
 // HCL template syntax (templatefile semantics, `vars` as its variables), then
 // put on the host as upload does. Plan shows a unified diff of the rendered
 // text against the remote file with sensitive values masked.
-// It imports modules, lang/diags and the upload file core.
+// It imports modules, lang/diags and modules/internal/putfile (the file core it shares with upload).
 package template
 
 import (
@@ -23,7 +23,7 @@ import (
 
 	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
-	"github.com/upgrader-dev/upgrader/modules/upload"
+	"github.com/upgrader-dev/upgrader/modules/internal/putfile"
 )
 
 // Masked replaces sensitive values in plan output.
@@ -79,7 +79,7 @@ var functions = map[string]function.Function{
 // parses, that it names only variables given in vars, and renders it when
 // vars are known, so template errors point into the template file.
 func (*Template) Validate(cfg *modules.Config) hcl.Diagnostics {
-	ds := upload.ValidateCommon(cfg)
+	ds := putfile.ValidateCommon(cfg)
 	if v := modules.Get(cfg.Value, "vars"); v.IsKnown() && !v.IsNull() && !v.Type().IsObjectType() && !v.Type().IsMapType() {
 		ds = append(ds, diags.At(*cfg.Range("vars"), "Invalid vars", "vars must be an object, like { version = var.version }."))
 		return ds
@@ -133,7 +133,7 @@ func (*Template) Validate(cfg *modules.Config) hcl.Diagnostics {
 
 // parse reads and parses the template; a missing file is reported at source.
 func parse(cfg *modules.Config, src string) (hclsyntax.Expression, hcl.Diagnostics) {
-	p := upload.LocalPath(cfg, src)
+	p := putfile.LocalPath(cfg, src)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, hcl.Diagnostics{diags.At(*cfg.Range("source"), "Template not found",
@@ -296,15 +296,15 @@ func (r *rendered) mask(s string) string {
 	return s
 }
 
-func files(cfg *modules.Config, r *rendered) []upload.File {
-	return []upload.File{upload.BytesFile(modules.GetString(cfg.Value, "destination"), []byte(r.text), 0o644)}
+func files(cfg *modules.Config, r *rendered) []putfile.File {
+	return []putfile.File{putfile.BytesFile(modules.GetString(cfg.Value, "destination"), []byte(r.text), 0o644)}
 }
 
 func (*Template) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, error) {
 	cfg := req.Config
 	dest := modules.GetString(cfg.Value, "destination")
 	unknown := &modules.Plan{Change: modules.Update, Summary: dest + " (rendered after apply)", Undo: "previous content restored"}
-	if !upload.Known(cfg, "source", "destination") {
+	if !putfile.Known(cfg, "source", "destination") {
 		unknown.Summary = "template (known after apply)"
 		return unknown, nil
 	}
@@ -312,7 +312,7 @@ func (*Template) Plan(ctx context.Context, req *modules.Request) (*modules.Plan,
 	if err != nil || r == nil {
 		return unknown, err
 	}
-	opt, err := upload.OptionsOf(cfg)
+	opt, err := putfile.OptionsOf(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -320,13 +320,13 @@ func (*Template) Plan(ctx context.Context, req *modules.Request) (*modules.Plan,
 	if err != nil {
 		return nil, err
 	}
-	p, err := upload.PlanFiles(ctx, rd, dest, files(cfg, r), opt)
+	p, err := putfile.PlanFiles(ctx, rd, dest, files(cfg, r), opt)
 	if err != nil || p.Change == modules.NoOp {
 		return p, err
 	}
 	remote := ""
 	if p.Change == modules.Update {
-		b, err := upload.ReadFile(ctx, rd, dest, maxRemote+1, opt.Sudo)
+		b, err := putfile.ReadFile(ctx, rd, dest, maxRemote+1, opt.Sudo)
 		if err != nil {
 			return nil, modules.OnHost(req.Host, err)
 		}
@@ -355,15 +355,15 @@ func (*Template) Apply(ctx context.Context, req *modules.Request) (*modules.Outc
 	if r == nil {
 		return nil, fmt.Errorf("template vars are not known")
 	}
-	opt, err := upload.OptionsOf(req.Config)
+	opt, err := putfile.OptionsOf(req.Config)
 	if err != nil {
 		return nil, err
 	}
-	return upload.ApplyFiles(ctx, req, files(req.Config, r), opt)
+	return putfile.ApplyFiles(ctx, req, files(req.Config, r), opt)
 }
 
 func (*Template) Undo(ctx context.Context, req *modules.Request, state json.RawMessage) error {
-	return upload.UndoFiles(ctx, req, state)
+	return putfile.UndoFiles(ctx, req, state)
 }
 
 // Safe: rendering and writing again is harmless.

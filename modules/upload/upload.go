@@ -1,8 +1,8 @@
 // Package upload is the `upload` step action: a local file or directory put
 // on a host atomically, planned from sha256 (+ new, ~ changed, = unchanged),
 // undone by restoring the previous bytes and mode kept beside the target.
-// Its file core (PlanFiles, ApplyFiles, UndoFiles) is shared with template.
-// It imports only modules and lang/diags.
+// Its file core is modules/internal/putfile, shared with template.
+// It imports only modules, modules/internal/... and lang/diags.
 package upload
 
 import (
@@ -23,6 +23,7 @@ import (
 
 	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
+	"github.com/upgrader-dev/upgrader/modules/internal/putfile"
 )
 
 // Upload is the upload action.
@@ -61,9 +62,9 @@ func (*Upload) Spec() hcldec.Spec {
 // Validate reports a missing local source, a relative destination, a bad mode
 // and owner/group without sudo.
 func (*Upload) Validate(cfg *modules.Config) hcl.Diagnostics {
-	ds := ValidateCommon(cfg)
+	ds := putfile.ValidateCommon(cfg)
 	if src := modules.GetString(cfg.Value, "source"); src != "" {
-		if _, err := os.Stat(LocalPath(cfg, src)); err != nil {
+		if _, err := os.Stat(putfile.LocalPath(cfg, src)); err != nil {
 			ds = append(ds, diags.At(*cfg.Range("source"), "Source not found",
 				fmt.Sprintf("The local file or directory %q does not exist (relative paths start at %s).", src, cfg.Dir)))
 		}
@@ -71,67 +72,10 @@ func (*Upload) Validate(cfg *modules.Config) hcl.Diagnostics {
 	return ds
 }
 
-// ValidateCommon checks destination, mode, owner and group (upload and template).
-func ValidateCommon(cfg *modules.Config) hcl.Diagnostics {
-	var ds hcl.Diagnostics
-	v := cfg.Value
-	if d := modules.GetString(v, "destination"); d != "" && !path.IsAbs(d) {
-		ds = append(ds, diags.At(*cfg.Range("destination"), "Relative destination path",
-			fmt.Sprintf("destination = %q must be an absolute path on the host, like /etc/app/app.conf.", d)))
-	} else if modules.Get(v, "destination").IsKnown() && d == "" {
-		ds = append(ds, diags.At(*cfg.Range("destination"), "Empty destination", "destination must be an absolute path on the host."))
-	}
-	if m := modules.GetString(v, "mode"); m != "" {
-		if _, err := ParseMode(m); err != nil {
-			ds = append(ds, diags.At(*cfg.Range("mode"), "Invalid mode", err.Error()))
-		}
-	}
-	if !modules.GetBool(v, "sudo", false) {
-		for _, a := range []string{"owner", "group"} {
-			if modules.GetString(v, a) != "" {
-				ds = append(ds, diags.At(*cfg.Range(a), "Changing "+a+" needs sudo",
-					"Set sudo = true in this block: only root may give a file to another "+a+"."))
-			}
-		}
-	}
-	return ds
-}
-
-// LocalPath resolves a local path against the configuration directory.
-func LocalPath(cfg *modules.Config, p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(cfg.Dir, p)
-}
-
-// OptionsOf reads mode, owner, group and sudo.
-func OptionsOf(cfg *modules.Config) (Options, error) {
-	v := cfg.Value
-	o := Options{Owner: modules.GetString(v, "owner"), Group: modules.GetString(v, "group"), Sudo: modules.GetBool(v, "sudo", false)}
-	if m := modules.GetString(v, "mode"); m != "" {
-		var err error
-		if o.Mode, err = ParseMode(m); err != nil {
-			return o, err
-		}
-	}
-	return o, nil
-}
-
-// Known reports whether the attributes are known (not "known after" a node).
-func Known(cfg *modules.Config, attrs ...string) bool {
-	for _, a := range attrs {
-		if !modules.Get(cfg.Value, a).IsWhollyKnown() {
-			return false
-		}
-	}
-	return true
-}
-
 // localFiles lists the files to upload: the source file, or every regular
 // file under the source directory mapped under the destination.
-func localFiles(cfg *modules.Config) ([]File, error) {
-	src := LocalPath(cfg, modules.GetString(cfg.Value, "source"))
+func localFiles(cfg *modules.Config) ([]putfile.File, error) {
+	src := putfile.LocalPath(cfg, modules.GetString(cfg.Value, "source"))
 	rawDest := modules.GetString(cfg.Value, "destination")
 	dest := path.Clean(rawDest)
 	fi, err := os.Stat(src)
@@ -144,9 +88,9 @@ func localFiles(cfg *modules.Config) ([]File, error) {
 			dest = path.Join(dest, filepath.Base(src))
 		}
 		f, err := localFile(src, dest, fi)
-		return []File{f}, err
+		return []putfile.File{f}, err
 	}
-	var out []File
+	var out []putfile.File
 	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
@@ -164,14 +108,14 @@ func localFiles(cfg *modules.Config) ([]File, error) {
 	return out, err
 }
 
-func localFile(src, dest string, fi os.FileInfo) (File, error) {
+func localFile(src, dest string, fi os.FileInfo) (putfile.File, error) {
 	// Readable now, not only when apply gets to it; hashing waits (File.Hash).
 	f, err := os.Open(src)
 	if err != nil {
-		return File{}, err
+		return putfile.File{}, err
 	}
 	f.Close()
-	return File{Dest: dest, Size: fi.Size(), Mode: fi.Mode().Perm(),
+	return putfile.File{Dest: dest, Size: fi.Size(), Mode: fi.Mode().Perm(),
 		Hash: func() (string, error) { sum, _, err := fileSHA256(src, fi); return sum, err },
 		Open: func() (io.ReadCloser, error) { return os.Open(src) }}, nil
 }
@@ -179,10 +123,10 @@ func localFile(src, dest string, fi os.FileInfo) (File, error) {
 func (*Upload) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, error) {
 	cfg := req.Config
 	dest := modules.GetString(cfg.Value, "destination")
-	if !Known(cfg, "source", "destination") {
+	if !putfile.Known(cfg, "source", "destination") {
 		return &modules.Plan{Change: modules.Update, Summary: "upload (known after apply)", Undo: "previous content restored"}, nil
 	}
-	opt, err := OptionsOf(cfg)
+	opt, err := putfile.OptionsOf(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -194,11 +138,11 @@ func (*Upload) Plan(ctx context.Context, req *modules.Request) (*modules.Plan, e
 	if err != nil {
 		return nil, err
 	}
-	return PlanFiles(ctx, r, dest, files, opt)
+	return putfile.PlanFiles(ctx, r, dest, files, opt)
 }
 
 func (*Upload) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, error) {
-	opt, err := OptionsOf(req.Config)
+	opt, err := putfile.OptionsOf(req.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -206,11 +150,11 @@ func (*Upload) Apply(ctx context.Context, req *modules.Request) (*modules.Outcom
 	if err != nil {
 		return nil, err
 	}
-	return ApplyFiles(ctx, req, files, opt)
+	return putfile.ApplyFiles(ctx, req, files, opt)
 }
 
 func (*Upload) Undo(ctx context.Context, req *modules.Request, state json.RawMessage) error {
-	return UndoFiles(ctx, req, state)
+	return putfile.UndoFiles(ctx, req, state)
 }
 
 // Safe: an upload may be repeated on resume (it compares sha256 first).

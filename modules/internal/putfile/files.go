@@ -1,4 +1,8 @@
-package upload
+// Package putfile is the file core shared by the upload and template
+// actions: plan a set of files against a host from sha256, write them
+// atomically (as root without following planted names), keep the previous
+// content beside each and undo to it. It imports only modules and lang/diags.
+package putfile
 
 import (
 	"bytes"
@@ -12,9 +16,13 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
 )
 
@@ -558,4 +566,61 @@ func (c *counter) Read(p []byte) (int, error) {
 		c.f(c.n)
 	}
 	return n, err
+}
+
+// ValidateCommon checks destination, mode, owner and group (upload and template).
+func ValidateCommon(cfg *modules.Config) hcl.Diagnostics {
+	var ds hcl.Diagnostics
+	v := cfg.Value
+	if d := modules.GetString(v, "destination"); d != "" && !path.IsAbs(d) {
+		ds = append(ds, diags.At(*cfg.Range("destination"), "Relative destination path",
+			fmt.Sprintf("destination = %q must be an absolute path on the host, like /etc/app/app.conf.", d)))
+	} else if modules.Get(v, "destination").IsKnown() && d == "" {
+		ds = append(ds, diags.At(*cfg.Range("destination"), "Empty destination", "destination must be an absolute path on the host."))
+	}
+	if m := modules.GetString(v, "mode"); m != "" {
+		if _, err := ParseMode(m); err != nil {
+			ds = append(ds, diags.At(*cfg.Range("mode"), "Invalid mode", err.Error()))
+		}
+	}
+	if !modules.GetBool(v, "sudo", false) {
+		for _, a := range []string{"owner", "group"} {
+			if modules.GetString(v, a) != "" {
+				ds = append(ds, diags.At(*cfg.Range(a), "Changing "+a+" needs sudo",
+					"Set sudo = true in this block: only root may give a file to another "+a+"."))
+			}
+		}
+	}
+	return ds
+}
+
+// LocalPath resolves a local path against the configuration directory.
+func LocalPath(cfg *modules.Config, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(cfg.Dir, p)
+}
+
+// OptionsOf reads mode, owner, group and sudo.
+func OptionsOf(cfg *modules.Config) (Options, error) {
+	v := cfg.Value
+	o := Options{Owner: modules.GetString(v, "owner"), Group: modules.GetString(v, "group"), Sudo: modules.GetBool(v, "sudo", false)}
+	if m := modules.GetString(v, "mode"); m != "" {
+		var err error
+		if o.Mode, err = ParseMode(m); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// Known reports whether the attributes are known (not "known after" a node).
+func Known(cfg *modules.Config, attrs ...string) bool {
+	for _, a := range attrs {
+		if !modules.Get(cfg.Value, a).IsWhollyKnown() {
+			return false
+		}
+	}
+	return true
 }

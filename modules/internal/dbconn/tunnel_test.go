@@ -11,7 +11,7 @@ import (
 	"github.com/upgrader-dev/upgrader/internal/testbed"
 	"github.com/upgrader-dev/upgrader/internal/testdb"
 	"github.com/upgrader-dev/upgrader/modules"
-	"github.com/upgrader-dev/upgrader/modules/dbconn"
+	"github.com/upgrader-dev/upgrader/modules/internal/dbconn"
 	"github.com/upgrader-dev/upgrader/modules/migrate"
 	"github.com/upgrader-dev/upgrader/modules/modtest"
 	"github.com/upgrader-dev/upgrader/modules/schemacheck"
@@ -52,7 +52,7 @@ func TestTunnel_databaseOnlyOnTheHost(t *testing.T) {
 
 	ref := func(n string) cty.Value { return cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(n)}) }
 	cfg := func(attrs map[string]cty.Value) *modules.Config {
-		return &modules.Config{Value: cty.ObjectVal(attrs), DeclRange: hcl.Range{Filename: "main.hcl"}, Dir: "../migrate/testdata"}
+		return &modules.Config{Value: cty.ObjectVal(attrs), DeclRange: hcl.Range{Filename: "main.hcl"}, Dir: "../../migrate/testdata"}
 	}
 	req := func(c *modules.Config) *modules.Request { return &modules.Request{Config: c, Index: -1, Env: env} }
 
