@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"sort"
@@ -75,12 +76,12 @@ func (l *loader) bodySchemas() *nodeSchemas {
 		// a module node's own arguments; the rest is the module's body
 		module: &hcl.BodySchema{Attributes: commonNodeAttrs, Blocks: []hcl.BlockHeaderSchema{{Type: "rollback"}}},
 	}
-	for _, k := range sortedKeys(l.schemas.Actions) {
+	for _, k := range slices.Sorted(maps.Keys(l.schemas.Actions)) {
 		s.step.Blocks = append(s.step.Blocks, hcl.BlockHeaderSchema{Type: k})
 		s.rollback.Blocks = append(s.rollback.Blocks, hcl.BlockHeaderSchema{Type: k})
 	}
 	s.step.Blocks = append(s.step.Blocks, hcl.BlockHeaderSchema{Type: "rollback"})
-	for _, k := range sortedKeys(l.schemas.Probes) {
+	for _, k := range slices.Sorted(maps.Keys(l.schemas.Probes)) {
 		s.check.Blocks = append(s.check.Blocks, hcl.BlockHeaderSchema{Type: k})
 	}
 	l.schemaCache = s
@@ -397,7 +398,7 @@ func (l *loader) decodeStep(p *pendingNode, c *hcl.BodyContent, ctx *hcl.EvalCon
 	}
 	s.Rollback = l.decodeRollback(p, rollbacks, "A step", ctx)
 	if len(s.Actions) == 0 {
-		l.errorf(n.DeclRange, "Step without actions", "A step needs at least one action block (%s), run top to bottom on each of its hosts.", strings.Join(sortedKeys(l.schemas.Actions), ", "))
+		l.errorf(n.DeclRange, "Step without actions", "A step needs at least one action block (%s), run top to bottom on each of its hosts.", strings.Join(slices.Sorted(maps.Keys(l.schemas.Actions)), ", "))
 	}
 }
 
@@ -485,7 +486,7 @@ func (l *loader) decodeCheck(p *pendingNode, c *hcl.BodyContent, ctx *hcl.EvalCo
 		ch.Probes = append(ch.Probes, l.decodeChild(p, b, l.schemas.Probes[b.Type], ctx))
 	}
 	if len(ch.Probes) == 0 {
-		l.errorf(n.DeclRange, "Check without probes", "A check needs at least one probe block (%s).", strings.Join(sortedKeys(l.schemas.Probes), ", "))
+		l.errorf(n.DeclRange, "Check without probes", "A check needs at least one probe block (%s).", strings.Join(slices.Sorted(maps.Keys(l.schemas.Probes)), ", "))
 	}
 }
 
@@ -512,7 +513,7 @@ func (l *loader) parseDependsOn(a *hcl.Attribute, nodesAllowed bool) []depItem {
 		switch {
 		case root == "phase":
 			if _, ok := l.cfg.Phases[name]; !ok {
-				l.undeclared(t, "phase", name, sortedKeys(l.cfg.Phases))
+				l.undeclared(t, "phase", name, slices.Sorted(maps.Keys(l.cfg.Phases)))
 				continue
 			}
 			out = append(out, depItem{phase: name, rng: t.SourceRange()})
@@ -629,7 +630,7 @@ func (l *loader) decodePhases() map[string]*pendingPhase {
 // resolvePhases checks escalate references, reports phase cycles and sets
 // PhaseOrder.
 func (l *loader) resolvePhases(phases map[string]*pendingPhase) {
-	names := sortedKeys(phases)
+	names := slices.Sorted(maps.Keys(phases))
 	for _, name := range names {
 		pp := phases[name]
 		for _, t := range pp.checks {

@@ -2,6 +2,8 @@ package lang
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -89,7 +91,7 @@ func (l *loader) checkRef(t hcl.Traversal, r *refs) bool {
 	case "local":
 		if has {
 			if _, ok := l.cfg.Locals[name]; !ok {
-				l.undeclared(t, "local value", name, sortedKeys(l.cfg.Locals))
+				l.undeclared(t, "local value", name, slices.Sorted(maps.Keys(l.cfg.Locals)))
 				return false
 			}
 		}
@@ -105,7 +107,7 @@ func (l *loader) checkRef(t hcl.Traversal, r *refs) bool {
 	case "database":
 		if has {
 			if _, ok := l.cfg.Databases[name]; !ok {
-				l.undeclared(t, "database", name, sortedKeys(l.cfg.Databases))
+				l.undeclared(t, "database", name, slices.Sorted(maps.Keys(l.cfg.Databases)))
 				return false
 			}
 		}
@@ -113,7 +115,7 @@ func (l *loader) checkRef(t hcl.Traversal, r *refs) bool {
 	case "metric_source":
 		if has {
 			if _, ok := l.cfg.MetricSources[name]; !ok {
-				l.undeclared(t, "metric source", name, sortedKeys(l.cfg.MetricSources))
+				l.undeclared(t, "metric source", name, slices.Sorted(maps.Keys(l.cfg.MetricSources)))
 				return false
 			}
 		}
@@ -201,13 +203,4 @@ func within(r hcl.Range, bad []hcl.Range) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -194,15 +196,15 @@ func (w *Window) sample(rec *observe.Record, bounds map[string]float64) {
 	if rec.Load != nil {
 		put("load", "load", "", *rec.Load)
 	}
-	for _, p := range sortedKeys(rec.Disk) {
+	for _, p := range slices.Sorted(maps.Keys(rec.Disk)) {
 		put("disk "+p, "disk", "%", rec.Disk[p])
 	}
-	for _, l := range sortedKeys(rec.LogMatches) {
+	for _, l := range slices.Sorted(maps.Keys(rec.LogMatches)) {
 		put("log "+l, "log "+l, "matches", float64(rec.LogMatches[l]))
 	}
 	// Check failures are the same in every host's line: chart them once.
 	if len(w.Hosts) == 0 || rec.Host == w.Hosts[0] {
-		for _, c := range sortedKeys(rec.CheckFailures) {
+		for _, c := range slices.Sorted(maps.Keys(rec.CheckFailures)) {
 			h := rec.Host
 			rec.Host = ""
 			put("check "+c, "", "failures", float64(rec.CheckFailures[c]))
@@ -227,13 +229,4 @@ func metricRank(m string) int {
 		}
 	}
 	return 99
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -2,6 +2,8 @@ package observe
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -102,7 +104,7 @@ func (s *settings) evaluate(st *state, rec *Record) []string {
 	}
 	bound("cpu", "max_cpu_percent", "%", rec.CPU, s.MaxCPU)
 	bound("memory", "max_memory_percent", "%", rec.Mem, s.MaxMem)
-	for _, m := range sortedKeys(rec.Disk) {
+	for _, m := range slices.Sorted(maps.Keys(rec.Disk)) {
 		v := rec.Disk[m]
 		bound("disk "+m, "max_disk_percent", "%", &v, s.MaxDisk)
 	}
@@ -151,7 +153,7 @@ func (s *settings) evaluate(st *state, rec *Record) []string {
 	}
 	// Checks are the same in every host's record of an interval: judge them once.
 	if host == "" || (len(s.Hosts) > 0 && host == s.Hosts[0]) {
-		for _, c := range sortedKeys(rec.CheckFailures) {
+		for _, c := range slices.Sorted(maps.Keys(rec.CheckFailures)) {
 			if n := rec.CheckFailures[c]; n >= s.MaxCheckFailures {
 				msg := fmt.Sprintf("check %q failed %d interval(s) in a row (max_check_failures %d)", c, n, s.MaxCheckFailures)
 				if e := rec.CheckErrors[c]; e != "" {

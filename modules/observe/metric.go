@@ -3,7 +3,9 @@ package observe
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -346,7 +348,7 @@ func (w *window) measureBaseline(ctx context.Context, c *metricsrc.Client, m *me
 		w.logf("metric %q: the query had no value in the %s before the window: relative bounds are not judged", m.Name, m.Baseline)
 	} else {
 		var parts []string
-		for _, k := range sortedKeys(b) {
+		for _, k := range slices.Sorted(maps.Keys(b)) {
 			parts = append(parts, strings.TrimSpace(seriesText(k)+" "+metricsrc.Num(b[k])))
 		}
 		w.logf("metric %q: baseline over the %s before the window: %s", m.Name, m.Baseline, strings.Join(parts, ", "))

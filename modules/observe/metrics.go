@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"github.com/upgrader-dev/upgrader/modules"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -373,7 +375,7 @@ func (w *WindowSummary) Text(now time.Time) string {
 			fmt.Fprintf(&b, "  %s\n", l)
 		}
 	}
-	for _, h := range sortedKeys(w.Latest) {
+	for _, h := range slices.Sorted(maps.Keys(w.Latest)) {
 		r := w.Latest[h]
 		name := h
 		if name == "" {
@@ -381,11 +383,11 @@ func (w *WindowSummary) Text(now time.Time) string {
 		}
 		fmt.Fprintf(&b, "  %-12s %s  %s\n", name, r.TS.UTC().Format("15:04:05"), r.Metrics())
 	}
-	for _, k := range sortedKeys(w.LatestMetrics) {
+	for _, k := range slices.Sorted(maps.Keys(w.LatestMetrics)) {
 		r := w.LatestMetrics[k]
 		fmt.Fprintf(&b, "  metric %s  %s  %s\n", k, r.TS.UTC().Format("15:04:05"), r.Metrics())
 	}
-	for _, k := range sortedKeys(w.Breaches) {
+	for _, k := range slices.Sorted(maps.Keys(w.Breaches)) {
 		r := w.LastBreach[k]
 		fmt.Fprintf(&b, "  breach: %s above its bound in %d sample(s), last at %s (%s)\n", k, w.Breaches[k], r.TS.UTC().Format("15:04:05"), r.Metrics())
 	}
@@ -415,16 +417,16 @@ func (r *Record) Metrics() string {
 	if r.Mem != nil {
 		p = append(p, fmt.Sprintf("mem %.1f%%", *r.Mem))
 	}
-	for _, k := range sortedKeys(r.Disk) {
+	for _, k := range slices.Sorted(maps.Keys(r.Disk)) {
 		p = append(p, fmt.Sprintf("disk %s %.1f%%", k, r.Disk[k]))
 	}
 	if r.Load != nil {
 		p = append(p, fmt.Sprintf("load %.2f", *r.Load))
 	}
-	for _, k := range sortedKeys(r.LogMatches) {
+	for _, k := range slices.Sorted(maps.Keys(r.LogMatches)) {
 		p = append(p, fmt.Sprintf("%s %d match(es)", k, r.LogMatches[k]))
 	}
-	for _, k := range sortedKeys(r.CheckFailures) {
+	for _, k := range slices.Sorted(maps.Keys(r.CheckFailures)) {
 		if n := r.CheckFailures[k]; n > 0 {
 			p = append(p, fmt.Sprintf("check %s failed %dx", k, n))
 		}
@@ -433,13 +435,4 @@ func (r *Record) Metrics() string {
 		return "(no values)"
 	}
 	return strings.Join(p, "  ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
