@@ -14,7 +14,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/upgrader-dev/upgrader/modules"
-	"github.com/upgrader-dev/upgrader/modules/metricsrc"
+	"github.com/upgrader-dev/upgrader/modules/internal/metricsrc"
 )
 
 // What a metric does when its query has no value (an error, an empty

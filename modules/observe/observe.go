@@ -21,7 +21,7 @@ import (
 
 	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
-	"github.com/upgrader-dev/upgrader/modules/metricsrc"
+	"github.com/upgrader-dev/upgrader/modules/internal/metricsrc"
 )
 
 // Observe is the observe node kind.

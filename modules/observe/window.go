@@ -13,7 +13,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/upgrader-dev/upgrader/modules"
-	"github.com/upgrader-dev/upgrader/modules/metricsrc"
+	"github.com/upgrader-dev/upgrader/modules/internal/metricsrc"
 )
 
 // Checkpoint keys, under the node's address ("observe.soak/window").

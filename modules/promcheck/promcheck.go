@@ -18,7 +18,7 @@ import (
 
 	"github.com/upgrader-dev/upgrader/lang/diags"
 	"github.com/upgrader-dev/upgrader/modules"
-	"github.com/upgrader-dev/upgrader/modules/metricsrc"
+	"github.com/upgrader-dev/upgrader/modules/internal/metricsrc"
 )
 
 // Prometheus is the prometheus probe kind.
