@@ -58,6 +58,9 @@ type Config struct {
 	Locals    map[string]cty.Value
 	Hosts     map[string]*Host
 	HostOrder []string // declaration order
+	// HostSets are host blocks with for_each: each key is a host in Hosts
+	// (named by the key), host.NAME in expressions the set.
+	HostSets  map[string]*HostSet
 	Databases map[string]*Database
 	State     *State // the state block; nil: the local state directory
 	// MetricSources: metric_source blocks by name.
@@ -132,6 +135,14 @@ type Host struct {
 	Address   string
 	Labels    map[string]string
 	Conn      Connection
+	DeclRange hcl.Range
+	Set       string // the host set (for_each) it belongs to; "" for a plain host
+}
+
+// HostSet is a host block with for_each.
+type HostSet struct {
+	Name      string
+	Keys      []string // its hosts' names, sorted
 	DeclRange hcl.Range
 }
 

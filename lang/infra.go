@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -24,7 +25,7 @@ var connectionSchema = &hcl.BodySchema{
 }
 
 var hostSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "address", Required: true}, {Name: "labels"}},
+	Attributes: []hcl.AttributeSchema{{Name: "address", Required: true}, {Name: "labels"}, {Name: "for_each"}},
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "connection"}},
 }
 
@@ -262,43 +263,148 @@ func (l *loader) decodeConnectionAndHosts() {
 	hostVals := map[string]cty.Value{}
 	for _, b := range l.hostBlocks {
 		name := b.Labels[0]
-		if prev, dup := l.cfg.Hosts[name]; dup {
-			l.errorf(b.DefRange, fmt.Sprintf("Duplicate host %q", name), "A host %q was already declared at %s.", name, firstAt(prev.DeclRange))
+		if at := l.hostDeclared(name); at != nil {
+			l.errorf(b.DefRange, fmt.Sprintf("Duplicate host %q", name), "A host %q was already declared at %s.", name, firstAt(*at))
 			continue
 		}
-		h := &Host{Name: name, Conn: def, DeclRange: b.DefRange, Labels: map[string]string{}}
-		l.cfg.Hosts[name] = h
-		l.cfg.HostOrder = append(l.cfg.HostOrder, name)
 		content := l.content(b.Body, hostSchema, "a host block")
-		if a, ok := content.Attributes["address"]; ok {
-			if s, ok := l.evalString(a, ctx, "address"); ok {
-				if s == "" {
-					l.errorf(a.Expr.Range(), "Invalid address", "address must not be empty.")
-				}
-				h.Address = s
-			}
+		fe, ok := content.Attributes["for_each"]
+		if !ok {
+			h := l.decodeHost(name, b, content, ctx, def)
+			hostVals[name] = hostValue(h)
+			continue
 		}
-		if a, ok := content.Attributes["labels"]; ok {
-			if v, ok := l.eval(a, ctx, cty.Map(cty.String), "labels"); ok {
-				v, _ = v.UnmarkDeep()
-				for k, e := range v.AsValueMap() {
-					if !e.IsNull() {
-						h.Labels[k] = e.AsString()
-					}
-				}
-			}
-		}
-		for i, cb := range content.Blocks {
-			if i > 0 {
-				l.errorf(cb.DefRange, "Duplicate connection block", "A host has at most one connection block; the first is at %s.", firstAt(content.Blocks[0].DefRange))
+		// A host set: one host per key, named by the key; host.NAME is
+		// the set (an object by key), host.NAME["KEY"] one of its hosts.
+		l.cfg.HostSets[name] = &HostSet{Name: name, DeclRange: b.DefRange}
+		members := map[string]cty.Value{}
+		for _, kv := range l.forEach(fe, ctx) {
+			if at := l.hostDeclared(kv.key); at != nil {
+				l.errorf(fe.Expr.Range(), fmt.Sprintf("Duplicate host %q", kv.key), "for_each of host %q makes a host %q, which was already declared at %s.", name, kv.key, firstAt(*at))
 				continue
 			}
-			l.decodeConnection(cb, &h.Conn, ctx)
+			each := cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal(kv.key), "value": kv.value})
+			ectx := ctx.NewChild()
+			ectx.Variables = map[string]cty.Value{"each": each}
+			l.inForEach = true
+			h := l.decodeHost(kv.key, b, content, ectx, def)
+			l.inForEach = false
+			h.Set = name
+			l.cfg.HostSets[name].Keys = append(l.cfg.HostSets[name].Keys, kv.key)
+			members[kv.key] = hostValue(h)
 		}
-		l.applySSHConfig(h, b, def)
-		hostVals[name] = hostValue(h)
+		hostVals[name] = cty.ObjectVal(members)
 	}
 	l.cfg.scope.static["host"] = cty.ObjectVal(hostVals)
+}
+
+// hostDeclared returns where a host or host set called name was declared (nil: nowhere).
+func (l *loader) hostDeclared(name string) *hcl.Range {
+	if h, ok := l.cfg.Hosts[name]; ok {
+		return &h.DeclRange
+	}
+	if hs, ok := l.cfg.HostSets[name]; ok {
+		return &hs.DeclRange
+	}
+	return nil
+}
+
+// decodeHost decodes one host (of a host block, or one key of its for_each).
+func (l *loader) decodeHost(name string, b *hcl.Block, content *hcl.BodyContent, ctx *hcl.EvalContext, def Connection) *Host {
+	h := &Host{Name: name, Conn: def, DeclRange: b.DefRange, Labels: map[string]string{}}
+	l.cfg.Hosts[name] = h
+	l.cfg.HostOrder = append(l.cfg.HostOrder, name)
+	if a, ok := content.Attributes["address"]; ok {
+		if s, ok := l.evalString(a, ctx, "address"); ok {
+			if s == "" {
+				l.errorf(a.Expr.Range(), "Invalid address", "address must not be empty.")
+			}
+			h.Address = s
+		}
+	}
+	if a, ok := content.Attributes["labels"]; ok {
+		if v, ok := l.eval(a, ctx, cty.Map(cty.String), "labels"); ok {
+			v, _ = v.UnmarkDeep()
+			for k, e := range v.AsValueMap() {
+				if !e.IsNull() {
+					h.Labels[k] = e.AsString()
+				}
+			}
+		}
+	}
+	for i, cb := range content.Blocks {
+		if i > 0 {
+			l.errorf(cb.DefRange, "Duplicate connection block", "A host has at most one connection block; the first is at %s.", firstAt(content.Blocks[0].DefRange))
+			continue
+		}
+		l.decodeConnection(cb, &h.Conn, ctx)
+	}
+	l.applySSHConfig(h, b, def)
+	return h
+}
+
+type eachKV struct {
+	key   string
+	value cty.Value
+}
+
+// forEach evaluates a for_each: a map (or object) of strings, key => value,
+// or a set of strings, each its own key and value; in key order.
+func (l *loader) forEach(a *hcl.Attribute, ctx *hcl.EvalContext) []eachKV {
+	v, ok := l.eval(a, ctx, cty.DynamicPseudoType, "for_each")
+	if !ok {
+		return nil
+	}
+	v, _ = v.UnmarkDeep()
+	ty := v.Type()
+	bad := func(detail string) []eachKV {
+		l.errorf(a.Expr.Range(), "Invalid for_each", "%s", detail)
+		return nil
+	}
+	var out []eachKV
+	switch {
+	case ty.IsMapType() || ty.IsObjectType():
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			se, err := convert.Convert(e, cty.String)
+			if err != nil || se.IsNull() {
+				return bad(fmt.Sprintf("for_each must be a map of strings (name => address) or a set of strings; the value of %q is %s.", k.AsString(), e.Type().FriendlyName()))
+			}
+			out = append(out, eachKV{k.AsString(), se})
+		}
+	case ty.IsSetType():
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			se, err := convert.Convert(e, cty.String)
+			if err != nil || se.IsNull() {
+				return bad(fmt.Sprintf("for_each must be a map of strings or a set of strings; it holds %s.", e.Type().FriendlyName()))
+			}
+			out = append(out, eachKV{se.AsString(), se})
+		}
+	case ty.IsListType() || ty.IsTupleType():
+		return bad("for_each must be a map or a set, not a list: a list's order and duplicates would decide the hosts' names. Use toset(...) for a list of names.")
+	default:
+		return bad(fmt.Sprintf("for_each must be a map of strings (name => address) or a set of strings, not %s.", ty.FriendlyName()))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	for _, kv := range out {
+		if strings.TrimSpace(kv.key) != kv.key || kv.key == "" || strings.ContainsAny(kv.key, "\"\n\r\t ") {
+			return bad(fmt.Sprintf("for_each key %q can not name a host: host names are non-empty and hold no spaces or quotes.", kv.key))
+		}
+	}
+	return out
+}
+
+// setMember returns KEY of a traversal host.SET["KEY"].
+func setMember(t hcl.Traversal) (string, bool) {
+	if len(t) != 3 {
+		return "", false
+	}
+	ix, ok := t[2].(hcl.TraverseIndex)
+	if !ok || ix.Key.Type() != cty.String || !ix.Key.IsKnown() {
+		return "", false
+	}
+	return ix.Key.AsString(), true
 }
 
 func hostValue(h *Host) cty.Value {
@@ -357,8 +463,11 @@ func (l *loader) decodeDatabases() {
 		if a, ok := content.Attributes["host"]; ok {
 			t, diags := hcl.AbsTraversalForExpr(a.Expr)
 			name, _, has := traversalName(t)
+			if key, ok := setMember(t); ok && l.cfg.HostSets[name] != nil {
+				name, t = key, t[:2]
+			}
 			if diags.HasErrors() || t.RootName() != "host" || !has || len(t) != 2 {
-				l.errorf(a.Expr.Range(), "Invalid host", "host must be a host reference: host = host.NAME.")
+				l.errorf(a.Expr.Range(), "Invalid host", "host must be a host reference: host = host.NAME (or host.SET[\"KEY\"]).")
 			} else if _, ok := l.cfg.Hosts[name]; !ok {
 				l.undeclared(t, "host", name, l.cfg.HostOrder)
 			} else {

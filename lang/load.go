@@ -46,6 +46,7 @@ type loader struct {
 	pending map[string]*pendingNode
 	// inStatic: decoding hosts and databases, where nodes are out of scope.
 	inStatic    bool
+	inForEach   bool // decoding one key of a for_each: each.* is in scope
 	schemaCache *nodeSchemas
 }
 
@@ -65,6 +66,7 @@ func Load(dir string, schemas Schemas, opts Options) (*Config, hcl.Diagnostics) 
 			Variables:     map[string]*Variable{},
 			Locals:        map[string]cty.Value{},
 			Hosts:         map[string]*Host{},
+			HostSets:      map[string]*HostSet{},
 			Databases:     map[string]*Database{},
 			MetricSources: map[string]*MetricSource{},
 			Phases:        map[string]*Phase{},

@@ -97,11 +97,17 @@ func (l *loader) checkRef(t hcl.Traversal, r *refs) bool {
 		}
 		return true
 	case "host":
-		if has {
+		if has && l.cfg.HostSets[name] == nil {
 			if _, ok := l.cfg.Hosts[name]; !ok {
 				l.undeclared(t, "host", name, l.cfg.HostOrder)
 				return false
 			}
+		}
+		return true
+	case "each":
+		if !l.inForEach {
+			l.errorf(t.SourceRange(), "Invalid reference", "each.key and each.value exist only in a block with for_each.")
+			return false
 		}
 		return true
 	case "database":

@@ -300,6 +300,15 @@ func HostNames(v cty.Value) (names []string, known bool, err error) {
 		return []string{n.AsString()}, true, nil
 	}
 	ty := v.Type()
+	if ty.IsObjectType() && isHostSet(v) {
+		// a host set (host.NAME of a host with for_each): all its hosts, in key order
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			n, _ := e.GetAttr("name").Unmark()
+			names = append(names, n.AsString())
+		}
+		return names, true, nil
+	}
 	if !(ty.IsListType() || ty.IsSetType() || ty.IsTupleType()) {
 		return nil, true, fmt.Errorf("expected a host (host.NAME) or a list of hosts, got %s", ty.FriendlyName())
 	}
@@ -319,6 +328,24 @@ func HostNames(v cty.Value) (names []string, known bool, err error) {
 		names = append(names, n.AsString())
 	}
 	return names, true, nil
+}
+
+// isHostSet: an object whose every attribute is a known host object.
+func isHostSet(v cty.Value) bool {
+	if !v.IsWhollyKnown() {
+		return false
+	}
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		e, _ = e.Unmark()
+		if e.IsNull() || !isHostObject(e) {
+			return false
+		}
+		if n, _ := e.GetAttr("name").Unmark(); !n.IsKnown() {
+			return false
+		}
+	}
+	return true
 }
 
 func isHostObject(v cty.Value) bool {
