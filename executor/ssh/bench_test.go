@@ -14,9 +14,11 @@ import (
 // benchCmd is a short command that starts a process, like most probes.
 const benchCmd = "stat -c %s /etc/passwd"
 
-func hundred(b *testing.B, tgt modules.Target) {
+func hundred(b *testing.B, tgt modules.Target) { hundredAs(b, tgt, false) }
+
+func hundredAs(b *testing.B, tgt modules.Target, sudo bool) {
 	for i := range 100 {
-		r, err := tgt.Run(context.Background(), modules.Command{Cmd: benchCmd})
+		r, err := tgt.Run(context.Background(), modules.Command{Cmd: benchCmd, Sudo: sudo, Env: map[string]string{"TOKEN": "x"}})
 		if err != nil || r.ExitCode != 0 {
 			b.Fatalf("command %d: %v %v", i, r, err)
 		}
@@ -42,6 +44,15 @@ func BenchmarkRun_100commands_1host(b *testing.B) {
 	ts := targets(b, "h1")
 	for b.Loop() {
 		hundred(b, ts[0])
+	}
+}
+
+// BenchmarkRun_100sudoCommands_1host: the same through sudo, the script
+// read by sudo's shell on its stdin (never in argv).
+func BenchmarkRun_100sudoCommands_1host(b *testing.B) {
+	ts := targets(b, "h1")
+	for b.Loop() {
+		hundredAs(b, ts[0], true)
 	}
 }
 
