@@ -61,11 +61,15 @@ step "three" {
 
 // killWorld is one kill point's configuration directory and host directory.
 func killWorld(t *testing.T, parent *world, base string) *world {
+	return killWorldOf(t, parent, base, killProcedure)
+}
+
+func killWorldOf(t *testing.T, parent *world, base, procedure string) *world {
 	w := &world{t: t, bed: parent.bed, dir: t.TempDir(), bin: parent.bin}
 	if err := parent.bed.WriteHostsHCL(filepath.Join(w.dir, "hosts.hcl")); err != nil {
 		t.Fatal(err)
 	}
-	w.write("main.hcl", strings.ReplaceAll(killProcedure, "BASE", base))
+	w.write("main.hcl", strings.ReplaceAll(procedure, "BASE", base))
 	w.write("app.conf", "version = 2\n")
 	w.exec("web", fmt.Sprintf("rm -rf %[1]s && mkdir -p %[1]s/data && echo 'version = 1' > %[1]s/data/app.conf && chown -R deploy: %[1]s", base))
 	return w
@@ -75,7 +79,7 @@ func killWorld(t *testing.T, parent *world, base string) *world {
 // upgrader for 50 ms after it returns: the test, watching the journal
 // every millisecond, kills the process while it still waits on the fsync
 // of the line it is at, before it can act on it.
-var slowFsyncs = []string{"strace", "-f", "-qq", "-e", "signal=none", "-o", "/dev/null", "-e", "trace=fsync", "-e", "inject=fsync:delay_exit=50000"}
+var slowFsyncs = []string{"strace", "-f", "--seccomp-bpf", "-qq", "-e", "signal=none", "-o", "/dev/null", "-e", "trace=fsync", "-e", "inject=fsync:delay_exit=50000"}
 
 // applyKilledAt runs apply under slowFsyncs and SIGKILLs upgrader as soon
 // as its journal holds n lines. It returns the lines the journal has after
@@ -163,9 +167,7 @@ func TestKill_everyJournalLineThenResume(t *testing.T) {
 					t.Logf("killed at journal line %d (two lines shared an fsync)", at)
 				}
 				var r result
-				count := func(name string) int {
-					return strings.Count(hostCatW(kw, base+"/"+name+".log"), "ran")
-				}
+				count := func(name string) int { return logCounts(kw, base)[name] }
 				reported := map[string]bool{}
 				for attempt := 0; ; attempt++ {
 					if attempt == 5 {
@@ -175,7 +177,7 @@ func TestKill_everyJournalLineThenResume(t *testing.T) {
 					if _, err := journal.Latest(kw.stateDir()); err != nil {
 						args = []string{"apply", "-auto-approve", "-no-color"} // killed before the run existed
 					}
-					before := map[string]int{"one": count("one"), "three": count("three")}
+					before := logCounts(kw, base)
 					r = kw.upgrader(args...)
 					if r.code == 0 {
 						break
@@ -199,6 +201,8 @@ func TestKill_everyJournalLineThenResume(t *testing.T) {
 						break
 					}
 				}
+				counts := logCounts(kw, base)
+				count = func(name string) int { return counts[name] }
 				for _, name := range []string{"one", "three"} {
 					want := "1"
 					if reported[name] {
@@ -211,8 +215,8 @@ func TestKill_everyJournalLineThenResume(t *testing.T) {
 				if c := count("two"); c < 1 || c > 2 {
 					t.Errorf("idempotent run of step two ran %d times", c)
 				}
-				if got := hostCatW(kw, base+"/data/app.conf"); got != "version = 2" {
-					t.Errorf("uploaded file: %q", got)
+				if got := counts["app.conf"]; got != 2 {
+					t.Errorf("uploaded file: version %d", got)
 				}
 				run, _ := journal.Latest(kw.stateDir())
 				if rs, err := executor.Replay(kw.stateDir(), run); err != nil || rs.Outcome != executor.OutcomeDone {
@@ -233,4 +237,102 @@ func TestKill_everyJournalLineThenResume(t *testing.T) {
 func hostCatW(w *world, p string) string {
 	out, _ := w.bed.Host("web").Exec(t0(), "cat "+p+" 2>/dev/null || true")
 	return strings.TrimSpace(out)
+}
+
+// killRollbackProcedure is killProcedure with a last step that fails and an
+// undo for step one (a rollback block), so the run rolls back: two undone
+// by restoring the file, one by its rollback block.
+var killRollbackProcedure = strings.Replace(killProcedure, `    command = "echo ran >> BASE/one.log"
+  }
+}`, `    command = "echo ran >> BASE/one.log"
+  }
+  rollback {
+    run {
+      command = "echo ran >> BASE/undo.log"
+    }
+  }
+}`, 1) + `
+step "four" {
+  host            = host.web
+  backup_required = false
+  depends_on      = [step.three]
+  run {
+    command = "exit 3"
+  }
+}
+`
+
+// TestKill_everyRollbackLineThenResume: the same kill after each journal
+// line from the failure on (the rollback's own steps), then resume: the
+// rollback is finished, each undo ran once (an undo in flight at the kill
+// may run again: undos are written to be repeatable), the file is back to
+// its old content and the run replays as rolled back.
+func TestKill_everyRollbackLineThenResume(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "web")
+	cal := killWorldOf(t, w, "/opt/rcal", killRollbackProcedure)
+	if r := cal.upgrader("apply", "-auto-approve", "-no-color"); r.code != 1 {
+		t.Fatalf("undisturbed apply should fail and roll back: %s", r)
+	}
+	total, first := journalLines(cal), 0
+	for i, ev := range cal.events() {
+		if ev.Type == journal.NodeFailed && first == 0 {
+			first = i + 1
+		}
+	}
+	if first == 0 {
+		t.Fatal("no node_failed in the journal")
+	}
+	t.Logf("a failing apply writes %d journal lines, the failure at line %d", total, first)
+	sem := make(chan struct{}, 3)
+	t.Run("at", func(t *testing.T) {
+		for n := first; n < total; n++ {
+			t.Run(fmt.Sprint(n), func(t *testing.T) {
+				t.Parallel()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				base := fmt.Sprintf("/opt/r%d", n)
+				kw := killWorldOf(t, w, base, killRollbackProcedure)
+				if at := applyKilledAt(t, kw, n); at == 0 {
+					t.Fatalf("apply ended before its journal line %d of %d", n, total)
+				}
+				r := kw.upgrader("resume", "-no-color")
+				if r.code != 0 && r.code != 1 {
+					t.Fatalf("resume: %s", r)
+				}
+				run, _ := journal.Latest(kw.stateDir())
+				if rs, err := executor.Replay(kw.stateDir(), run); err != nil || rs.Outcome != executor.OutcomeRolledBack {
+					t.Errorf("replay: %v %+v\n%s", err, rs, r)
+				}
+				counts := logCounts(kw, base)
+				if got := counts["app.conf"]; got != 1 {
+					t.Errorf("file after the rollback: version %d", got)
+				}
+				if c := counts["undo"]; c < 1 || c > 2 {
+					t.Errorf("step one's rollback block ran %d times", c)
+				} else if c == 2 {
+					t.Logf("step one's rollback block ran twice (in flight at the kill)")
+				}
+				for _, name := range []string{"one", "three"} {
+					if c := counts[name]; c != 1 {
+						t.Errorf("step %s ran %d times", name, c)
+					}
+				}
+			})
+		}
+	})
+}
+
+// logCounts reads, in one round trip, how often each logging action ran
+// (NAME.log lines) and the version in data/app.conf (key "app.conf").
+func logCounts(w *world, base string) map[string]int {
+	out, _ := w.bed.Host("web").Exec(t0(), fmt.Sprintf(`cd %s && for f in one two three undo; do echo "$f $(cat $f.log 2>/dev/null | wc -l)"; done; echo "app.conf $(sed -n 's/^version = //p' data/app.conf)"`, base))
+	m := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var k string
+		var v int
+		fmt.Sscan(l, &k, &v)
+		m[k] = v
+	}
+	return m
 }
