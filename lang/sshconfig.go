@@ -2,7 +2,6 @@ package lang
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -67,9 +66,12 @@ func (l *loader) applySSHConfig(h *Host, b *hcl.Block, def Connection) {
 	unset := func(attr string) bool { _, ok := c.set[attr]; return !ok }
 	if s, ok := r.Get("hostname"); ok {
 		hn, err := sshconfig.Expand(s.Value, "", alias)
-		if err != nil || strings.ContainsAny(s.Value, "~") {
-			bad(s, "HostName", fmt.Sprint(err))
-		} else {
+		switch {
+		case err != nil:
+			bad(s, "HostName", err.Error())
+		case strings.HasPrefix(s.Value, "~"):
+			bad(s, "HostName", "a host name, not a path")
+		default:
 			h.Address = hn
 			c.Origins["address"] = s.Origin()
 		}
