@@ -14,13 +14,15 @@ import (
 // read in ps or /proc/PID/cmdline. A command's script (its environment
 // exports, then the command) reaches the host only on a stdin:
 //
-//   - without sudo, the long-lived shell reads it on its stdin and evals it;
-//   - with sudo, a fixed reader program (`sudo ... sh -c READER`) reads its
+//   - a command without stdin or sudo: the long-lived shell reads it on its
+//     stdin and evals it;
+//   - otherwise a fixed reader program (`[sudo ...] sh -c READER`) reads its
 //     stdin: the sudo password line when one is set (consumed by `sudo -S`,
 //     skipped by the reader when sudo did not ask), a random mark, the
 //     script, the mark again. On the shell path that stdin is a here-document
 //     written on the shell's stdin; a command with its own stdin gets its
-//     session's stdin with the framed script in front of the data.
+//     session's stdin with the frame in front of the data; a tty command
+//     (runTTY) a 0600 file.
 //
 // Only the reader program, which holds no value, is in argv.
 
