@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/upgrader-dev/upgrader/modules/backup"
+	"github.com/upgrader-dev/upgrader/modules/observe"
 )
 
 // before is what a rollback must give back.
@@ -159,6 +160,81 @@ func TestActiveStandby_errorsDuringStandbyObservation(t *testing.T) {
 		t.Errorf("the primary was upgraded although the standby's window failed")
 	}
 	w.reportClient()
+}
+
+// Scenario 3b (8.1, what users feel): the "shed" build refuses every fifth
+// request with 503 once it has run for FaultAfter. It logs them as warnings
+// and uses no more CPU or memory: only the standby's request metrics, read
+// from the world's Prometheus, show it. The error-ratio bound catches it
+// during the standby window and the procedure rolls back as in 7.1.
+func TestActiveStandby_usersSeeErrorsViaPrometheus(t *testing.T) {
+	need(t)
+	t.Parallel()
+	w := newWorld(t)
+	b := w.snapshot()
+	r := w.apply("-var", "artifact=dist/app-2.0.0-faulty-shed.tar.gz",
+		"-var", "standby_observation="+(FaultAfter+30*time.Second).String(), "-var", "primary_observation=4s")
+	w.expectRolledBack(b, r)
+	evs := w.journal()
+	var failure string
+	for _, e := range evs {
+		if e.Type == "node_failed" && e.Node == "observe.standby" {
+			failure = string(e.Data)
+		}
+	}
+	for _, want := range []string{`metric \"error_ratio\": `, "is above max 0.01", "query: (sum(rate(app_http_requests_total{instance=", "breach_for 3s"} {
+		if !strings.Contains(failure, want) {
+			t.Errorf("observe.standby's failure in the journal lacks %q:\n%s", want, failure)
+		}
+	}
+	for _, not := range []string{"cpu", "memory", "log /var/log/app", "check \\\"regression"} {
+		if strings.Contains(failure, not) {
+			t.Errorf("observe.standby failed on %q too: the metric alone should catch it:\n%s", not, failure)
+		}
+	}
+	if n := count(evs, "node_started")["step.upgrade_primary"]; n != 0 {
+		t.Errorf("the primary was upgraded although the standby's window failed")
+	}
+	// The host metrics stayed within their bounds the whole window; the
+	// metric lines show the ratio rising above 1%.
+	runs, _ := filepath.Glob(filepath.Join(w.env.Dir, ".upgrader", "runs", "*", "metrics.jsonl"))
+	if len(runs) != 1 {
+		t.Fatalf("metrics.jsonl files: %v", runs)
+	}
+	var samples, metrics, deciding int
+	var maxRatio float64
+	err := observe.ReadRecords(runs[0], func(rec *observe.Record) error {
+		if rec.Node != "observe.standby" {
+			return nil
+		}
+		switch rec.Type {
+		case observe.RecordSample:
+			samples++
+			if len(rec.Over) > 0 {
+				t.Errorf("a host sample above its bounds %v: %s", rec.Over, rec.Metrics())
+			}
+		case observe.RecordMetric:
+			metrics++
+			if rec.Value != nil && *rec.Value > maxRatio {
+				maxRatio = *rec.Value
+			}
+			if rec.Deciding {
+				deciding++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if samples == 0 || metrics == 0 || deciding != 1 || maxRatio < 0.05 {
+		t.Errorf("observe.standby: %d host samples, %d metric lines, %d deciding, highest ratio %g; want both kinds, one deciding, a ratio >= 0.05", samples, metrics, deciding, maxRatio)
+	}
+	st := w.upgrader("status", "-no-color", ".")
+	if !strings.Contains(st.output, "metric error_ratio") {
+		t.Errorf("upgrader status does not show the metric:\n%s", st.output)
+	}
+	t.Logf("observe.standby: %d host samples (within bounds), %d metric lines, highest error ratio %.3f", samples, metrics, maxRatio)
 }
 
 // Scenario 4 (10.1 + escalate): the primary misbehaves during its

@@ -72,6 +72,7 @@ func (w *world) commonVars() []string {
 		"-var", "max_memory_percent=99",
 		"-var", "check_retries=3",
 		"-var", "check_interval=1s",
+		"-var", "rate_window=5s", // Prometheus scrapes every second
 	}
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the demo app's release tarballs into dist/ (or $1):
 #   app-1.0.0.tar.gz, app-2.0.0.tar.gz and the faulty 2.0.0 builds
-#   app-2.0.0-faulty-{regression,errors,cpu}.tar.gz
+#   app-2.0.0-faulty-{regression,errors,cpu,shed}.tar.gz
 # Each holds bin/app and bin/start. Builds are reproducible (same sources,
 # same bytes), so re-running it does not make upgrader see a new artifact.
 # FAULT_AFTER (default 20s): how long the errors/cpu builds behave first.
@@ -32,6 +32,6 @@ build() { # NAME VERSION FAULT
 
 build app-1.0.0 1.0.0 ""
 build app-2.0.0 2.0.0 ""
-for f in regression errors cpu; do
+for f in regression errors cpu shed; do
   build "app-2.0.0-faulty-$f" 2.0.0 "$f"
 done

@@ -26,7 +26,21 @@ locals {
   switch        = "old=$(ps --ppid \"$(cat /opt/nginx/nginx.pid)\" -o pid=) && nginx -c /etc/app/nginx.conf -t -q && nginx -c /etc/app/nginx.conf -s reload && for i in $(seq 300); do gone=1; for p in $old; do ! kill -0 \"$p\" 2>/dev/null || gone=; done; [ -n \"$gone\" ] && curl -s -o /dev/null -D - http://127.0.0.1:${var.lb_port}/health | grep -qi '^x-upstream: %s:${var.app_port}' && exit 0; sleep 0.1; done; echo 'lb does not reach %[1]s yet' >&2; exit 1"
 
   artifact         = var.artifact != "" ? var.artifact : "dist/app-${var.version}.tar.gz"
+
+  # The share of one host's requests answered with a 5xx (format with the
+  # host's ADDRESS:PORT). "or vector(0)": no 5xx series yet means none;
+  # clamp_min: an idle host (rate 0) has a ratio of 0, not NaN. A host that
+  # is not scraped at all gives no data: on_no_data decides.
+  error_ratio = "(sum(rate(app_http_requests_total{instance=\"%[1]s\",code=~\"5..\"}[${var.rate_window}])) or vector(0)) / clamp_min(sum(rate(app_http_requests_total{instance=\"%[1]s\"}[${var.rate_window}])), 1e-9)"
   current_artifact = "dist/app-${var.current_version}.tar.gz"
+}
+
+# What users feel: the app's request counters, scraped by Prometheus.
+metric_source "prom" {
+  prometheus {
+    url     = var.prometheus_url
+    timeout = "5s"
+  }
 }
 
 database "prod" {
@@ -311,7 +325,8 @@ phase "standby" {
     }
   }
 
-  # 8. Observe: CPU, memory, error lines, and the regression checks again.
+  # 8. Observe: CPU, memory, error lines, the regression checks again, and
+  # what users feel: the share of the standby's requests that fail.
   observe "standby" {
     depends_on         = [check.regression]
     duration           = var.standby_observation
@@ -324,6 +339,12 @@ phase "standby" {
       path        = local.log_file
       pattern     = "ERROR|panic:"
       max_matches = 0
+    }
+    metric "error_ratio" {
+      source     = metric_source.prom
+      query      = format(local.error_ratio, "${host.standby.address}:${var.app_port}")
+      max        = var.max_error_ratio
+      on_no_data = "inconclusive" # Prometheus down or the host not scraped: a breach after breach_for
     }
     checks = [check.regression]
   }
@@ -473,6 +494,12 @@ phase "primary" {
       path        = local.log_file
       pattern     = "ERROR|panic:"
       max_matches = 0
+    }
+    metric "error_ratio" {
+      source     = metric_source.prom
+      query      = format(local.error_ratio, "${host.primary.address}:${var.app_port}")
+      max        = var.max_error_ratio
+      on_no_data = "inconclusive"
     }
     checks = [check.regression_primary]
   }

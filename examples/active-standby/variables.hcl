@@ -87,3 +87,20 @@ variable "check_interval" {
   type    = string
   default = "3s"
 }
+
+variable "prometheus_url" {
+  type        = string
+  description = "The Prometheus server that scrapes the app's /metrics on primary and standby (job with instance = ADDRESS:app_port)"
+}
+
+variable "rate_window" {
+  type        = string
+  description = "The range of rate() in the error-ratio queries"
+  default     = "2m"
+}
+
+variable "max_error_ratio" {
+  type        = number
+  description = "Steps 8 and 10: the share of requests a host may answer with a 5xx"
+  default     = 0.01
+}

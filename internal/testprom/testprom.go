@@ -35,6 +35,14 @@ type Options struct {
 	ScrapeInterval time.Duration
 	// Dir holds the server's data, config and log; "" for a new temporary one.
 	Dir string
+	// Listen is the address to serve on; "" for 127.0.0.1 and a free port.
+	Listen string
+	// Prefix runs the server through a command (["ip", "netns", "exec",
+	// "ugtb3"]: on a test host's network) that execs it in place.
+	Prefix []string
+	// Detached: the server outlives this process (its own session, no
+	// Pdeathsig); whoever owns its network namespace ends it.
+	Detached bool
 }
 
 // Server is a running Prometheus.
@@ -109,15 +117,21 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			s.cleanup()
-			return nil, err
+		s.Addr = opts.Listen
+		if s.Addr == "" {
+			port, err := freePort()
+			if err != nil {
+				s.cleanup()
+				return nil, err
+			}
+			s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 		}
-		s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 		s.URL = "http://" + s.Addr
-		if lastErr = s.start(ctx, confPath); lastErr == nil {
+		if lastErr = s.start(ctx, confPath, opts); lastErr == nil {
 			return s, nil
+		}
+		if opts.Listen != "" {
+			break // a fixed address will not be freer next time
 		}
 	}
 	s.cleanup()
@@ -140,23 +154,27 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (s *Server) start(ctx context.Context, confPath string) error {
+func (s *Server) start(ctx context.Context, confPath string, opts Options) error {
 	logPath := filepath.Join(s.Dir, "prometheus.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(Bin,
+	args := append(append([]string(nil), opts.Prefix...), Bin,
 		"--config.file="+confPath,
 		"--storage.tsdb.path="+filepath.Join(s.Dir, "data"),
 		"--web.listen-address="+s.Addr,
 		"--storage.tsdb.retention.time=1d",
 		"--web.console.templates=/nonexistent", "--web.console.libraries=/nonexistent",
 	)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The server dies with the test process, however that ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if opts.Detached {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("testprom: start %s: %w", Bin, err)
 	}
@@ -285,4 +303,14 @@ func (s *Server) WaitScraped(ctx context.Context, targets []string, n int) error
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// Pid is the server's process id (0 when it is not running).
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }

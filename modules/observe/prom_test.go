@@ -27,7 +27,7 @@ type promApp struct {
 	wg          sync.WaitGroup
 }
 
-func newPromApp(t *testing.T, errPerMille int64) *promApp {
+func newPromApp(t testing.TB, errPerMille int64) *promApp {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "app_requests_total", Help: "requests by code"}, []string{"code"})

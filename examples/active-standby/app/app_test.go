@@ -253,3 +253,55 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestApp_metrics: /metrics counts requests by method, path and code, and
+// their latency, in Prometheus's text format; it does not count itself.
+func TestApp_metrics(t *testing.T) {
+	setBuild(t, "2.0.0", "", "15s")
+	h := newApp(settings{}, io.Discard).handler()
+	get(t, h, "/version")
+	get(t, h, "/version")
+	get(t, h, "/nope")
+	get(t, h, "/items") // 500: no database
+	_, body := get(t, h, "/metrics")
+	for _, want := range []string{
+		`app_http_requests_total{code="200",method="GET",path="/version"} 2`,
+		`app_http_requests_total{code="404",method="GET",path="other"} 1`,
+		`app_http_requests_total{code="500",method="GET",path="/items"} 1`,
+		`app_http_request_duration_seconds_count{path="/version"} 2`,
+		`app_http_request_duration_seconds_bucket{path="/version",le="+Inf"} 2`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `path="/metrics"`) {
+		t.Error("/metrics counts itself")
+	}
+}
+
+// TestApp_shedFault: once armed, the shed build refuses every fifth request
+// with 503 (logged as WARN, never ERROR); /health always answers.
+func TestApp_shedFault(t *testing.T) {
+	setBuild(t, "2.0.0", "shed", "15s")
+	var log syncBuffer
+	a := newApp(settings{}, &log)
+	h := a.handler()
+	a.shedding.Store(true)
+	codes := map[int]int{}
+	for i := 0; i < 100; i++ {
+		c, _ := get(t, h, "/version")
+		codes[c]++
+	}
+	if codes[503] != 20 || codes[200] != 80 {
+		t.Errorf("codes %v, want 20 x 503 and 80 x 200", codes)
+	}
+	for i := 0; i < 10; i++ {
+		if c, _ := get(t, h, "/health"); c != 200 {
+			t.Fatalf("/health = %d while shedding", c)
+		}
+	}
+	if l := log.String(); strings.Contains(l, " ERROR ") || !strings.Contains(l, " WARN GET /version 503 ") {
+		t.Errorf("log: want WARN lines and no ERROR:\n%.500s", l)
+	}
+}

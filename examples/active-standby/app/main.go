@@ -25,7 +25,7 @@ import (
 // Set at build time with -ldflags -X.
 var (
 	version    = "0.0.0-dev"
-	fault      = ""    // "", "regression", "errors" or "cpu"
+	fault      = ""    // "", "regression", "errors", "cpu" or "shed"
 	faultAfter = "15s" // how long the errors/cpu faults wait after start
 )
 

@@ -13,9 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 type app struct {
@@ -29,10 +33,26 @@ type app struct {
 	conn *pgx.Conn
 
 	stopFault chan struct{}
+	shedding  atomic.Bool   // the "shed" fault is on
+	requests  atomic.Uint64 // served so far: the shed fault fails every 5th
+
+	// What Prometheus scrapes at /metrics: requests by code, and latency.
+	metrics  *prometheus.Registry
+	reqs     *prometheus.CounterVec
+	duration *prometheus.HistogramVec
 }
 
 func newApp(s settings, log io.Writer) *app {
-	return &app{s: s, started: time.Now(), log: log, stopFault: make(chan struct{})}
+	a := &app{s: s, started: time.Now(), log: log, stopFault: make(chan struct{}), metrics: prometheus.NewRegistry()}
+	a.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "app_http_requests_total", Help: "HTTP requests served, by method, path and status code.",
+	}, []string{"method", "path", "code"})
+	a.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "app_http_request_duration_seconds", Help: "HTTP request latency, by path.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"path"})
+	a.metrics.MustRegister(a.reqs, a.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return a
 }
 
 func (a *app) close() {
@@ -68,8 +88,19 @@ func (a *app) handler() http.Handler {
 	mux.HandleFunc("GET /items", a.items)
 	mux.HandleFunc("POST /items", a.addItem)
 	mux.HandleFunc("GET /admin", a.admin)
-	return a.logged(mux)
+	metrics := promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{})
+	logged := a.logged(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			metrics.ServeHTTP(w, r) // scraped every few seconds: not logged, not counted
+			return
+		}
+		logged.ServeHTTP(w, r)
+	})
 }
+
+// knownPaths bound the path label: anything else is counted as "other".
+var knownPaths = map[string]bool{"/version": true, "/health": true, "/api/ping": true, "/items": true, "/admin": true}
 
 // statusWriter remembers the status code for the request log.
 type statusWriter struct {
@@ -86,12 +117,31 @@ func (a *app) logged(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		h.ServeHTTP(sw, r)
+		n := a.requests.Add(1)
+		if a.shedding.Load() && n%5 == 0 && r.URL.Path != "/health" {
+			// The "shed" build's bug: its admission control refuses every
+			// fifth request as if overloaded. Load shedding is logged as a
+			// warning, so only the users (and the request metrics) see it.
+			sw.Header().Set("Retry-After", "1")
+			http.Error(sw, "overloaded, try again", http.StatusServiceUnavailable)
+		} else {
+			h.ServeHTTP(sw, r)
+		}
+		took := time.Since(start)
+		path := r.URL.Path
+		if !knownPaths[path] {
+			path = "other"
+		}
+		a.reqs.WithLabelValues(r.Method, path, strconv.Itoa(sw.code)).Inc()
+		a.duration.WithLabelValues(path).Observe(took.Seconds())
 		level := "INFO"
-		if sw.code >= 500 {
+		switch {
+		case sw.code == http.StatusServiceUnavailable:
+			level = "WARN"
+		case sw.code >= 500:
 			level = "ERROR"
 		}
-		a.logf(level, "%s %s %d %s", r.Method, r.URL.Path, sw.code, time.Since(start).Round(time.Microsecond))
+		a.logf(level, "%s %s %d %s", r.Method, r.URL.Path, sw.code, took.Round(time.Microsecond))
 	})
 }
 
@@ -257,7 +307,7 @@ func (a *app) startFault() error {
 	switch fault {
 	case "", "regression":
 		return nil
-	case "errors", "cpu":
+	case "errors", "cpu", "shed":
 	default:
 		return fmt.Errorf("unknown fault %q built in", fault)
 	}
@@ -269,6 +319,10 @@ func (a *app) startFault() error {
 		select {
 		case <-time.After(after):
 		case <-a.stopFault:
+			return
+		}
+		if fault == "shed" {
+			a.shedding.Store(true)
 			return
 		}
 		if fault == "cpu" {

@@ -83,3 +83,26 @@ step "lb" {
     unless  = "test -s /opt/nginx/nginx.pid && test -d /proc/$(cat /opt/nginx/nginx.pid)"
   }
 }
+
+# The world's Prometheus scrapes the app's /metrics on every app host: the
+# upgrade's observation windows read the error ratio from it.
+variable "prometheus_url" {
+  type = string
+}
+
+metric_source "prom" {
+  prometheus {
+    url = var.prometheus_url
+  }
+}
+
+check "scraped" {
+  depends_on = [step.production_v1, step.test_v2]
+  retries    = 30
+  interval   = "1s"
+  prometheus {
+    source = metric_source.prom
+    query  = "min(up{instance=~\"(${host.primary.address}|${host.standby.address}|${host.test.address}):${var.app_port}\"}) * count(up{instance=~\"(${host.primary.address}|${host.standby.address}|${host.test.address}):${var.app_port}\"})"
+    expect = "== 3"
+  }
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/upgrader-dev/upgrader/internal/testbed"
+	"github.com/upgrader-dev/upgrader/internal/testprom"
 )
 
 // Hosts are the example's host names.
@@ -50,10 +51,13 @@ type Options struct {
 type Env struct {
 	Bed     *testbed.Testbed
 	Dir     string // the example copy: upgrade.hcl, hosts.hcl, dist -> Options.Dist
-	VarFile string // prod_dsn and test_dsn
+	VarFile string // prod_dsn, test_dsn and prometheus_url
 	ProdDSN string
 	TestDSN string
 	PGData  string
+	// Prom is the world's Prometheus: on host db (a monitoring host),
+	// scraping the app on primary, standby and test every second.
+	Prom *testprom.Server
 
 	pg       *exec.Cmd
 	pgParent string
@@ -92,6 +96,9 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err := e.startPostgres(ctx, opts.WorkDir, opts.Persistent); err != nil {
 		return nil, err
 	}
+	if err := e.startPrometheus(ctx, opts.Persistent); err != nil {
+		return nil, err
+	}
 	if err := copyExample(opts.ExampleDir, e.Dir); err != nil {
 		return nil, err
 	}
@@ -115,7 +122,7 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		}
 	}
 	e.VarFile = filepath.Join(opts.WorkDir, "testenv.vars.hcl")
-	vars := fmt.Sprintf("prod_dsn = %q\ntest_dsn = %q\n", e.ProdDSN, e.TestDSN)
+	vars := fmt.Sprintf("prod_dsn = %q\ntest_dsn = %q\nprometheus_url = %q\n", e.ProdDSN, e.TestDSN, e.Prom.URL)
 	if err := os.WriteFile(e.VarFile, []byte(vars), 0o600); err != nil {
 		return nil, err
 	}
@@ -225,6 +232,27 @@ func (e *Env) startPostgres(ctx context.Context, workDir string, persistent bool
 	return nil
 }
 
+// startPrometheus runs Prometheus in host db's network namespace, on db's
+// address: upgrader reaches it as it would a monitoring host's.
+func (e *Env) startPrometheus(ctx context.Context, persistent bool) error {
+	db := e.Bed.Host("db")
+	dir := filepath.Join(e.pgParent, "prometheus")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var targets []string
+	for _, h := range []string{"primary", "standby", "test"} {
+		targets = append(targets, e.Bed.Host(h).Address+":8080")
+	}
+	srv, err := testprom.Start(ctx, testprom.Options{Targets: targets, ScrapeInterval: time.Second, Dir: dir,
+		Listen: db.Address + ":9090", Prefix: []string{"ip", "netns", "exec", db.NetNS}, Detached: persistent})
+	if err != nil {
+		return fmt.Errorf("testenv: prometheus on host db: %w", err)
+	}
+	e.Prom = srv
+	return nil
+}
+
 // migrateTo applies the example's migrations up to version as golang-migrate
 // would, recording the version in its schema_migrations table: production
 // is at 1 (v1's schema), the test database at 2 (the release under test).
@@ -279,6 +307,9 @@ func (e *Env) Bootstrap(ctx context.Context, upgrader string, out io.Writer) err
 // Close stops everything Start started.
 func (e *Env) Close() error {
 	var errs []error
+	if e.Prom != nil {
+		e.Prom.Stop()
+	}
 	if e.pg != nil && e.pg.Process != nil {
 		e.pg.Process.Kill()
 		e.pg.Wait()
