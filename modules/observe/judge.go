@@ -30,13 +30,17 @@ type state struct {
 	// Baselines: metric -> series -> the query's mean over the baseline
 	// period before the window (measured once; absent until it could be).
 	Baselines map[string]map[string]float64 `json:"baselines,omitempty"`
+	// Metrics: each metric's outcome in the last interval, in one short line
+	// ("2 series, highest 0.05; over: max", "no data: ..."), so that the
+	// journal (where this state is checkpointed) shows every interval's.
+	Metrics map[string]string `json:"metrics,omitempty"`
 }
 
 func newState() *state {
 	return &state{
 		Cursors: map[string]logCursor{}, Matches: map[string]int{}, Lines: map[string][]string{},
 		BreachStart: map[string]time.Time{}, CheckFails: map[string]int{}, Unreachable: map[string]int{},
-		Baselines: map[string]map[string]float64{},
+		Baselines: map[string]map[string]float64{}, Metrics: map[string]string{},
 	}
 }
 

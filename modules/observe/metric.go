@@ -429,3 +429,38 @@ func (s *settings) metricBounds() map[string]map[string]float64 {
 	}
 	return out
 }
+
+// metricOutcome sums up one metric's records of an interval in a line.
+func metricOutcome(recs []*Record) string {
+	if len(recs) == 1 && recs[0].Series == "" {
+		return "no data: " + truncate(recs[0].NoData, 160)
+	}
+	var (
+		n, missing int
+		hi         float64
+		over       []string
+	)
+	for _, r := range recs {
+		if r.Value == nil {
+			missing++
+		} else if n++; n == 1 || *r.Value > hi {
+			hi = *r.Value
+		}
+		for _, o := range r.Over {
+			if !contains(over, o) {
+				over = append(over, o)
+			}
+		}
+	}
+	out := fmt.Sprintf("%d series", len(recs))
+	if n > 0 {
+		out += ", highest " + metricsrc.Num(hi)
+	}
+	if missing > 0 {
+		out += fmt.Sprintf(", %d without a value", missing)
+	}
+	if len(over) > 0 {
+		out += "; over: " + strings.Join(over, ", ")
+	}
+	return out
+}

@@ -193,6 +193,11 @@ func TestPromWindow_prometheusDown(t *testing.T) {
 	if timeouts == 0 || refused == 0 || values == 0 {
 		t.Errorf("records: %d values, %d timeouts, %d refused; want each", values, timeouts, refused)
 	}
+	// The checkpoint (journaled every interval) says what the last one saw.
+	st := newState()
+	if ok, err := w.env.Recall("observe.users"+keyState, st); !ok || err != nil || !strings.HasPrefix(st.Metrics["errors"], `no data: metric_source "prom": not reachable`) {
+		t.Errorf("checkpointed state: %v %v %q", ok, err, st.Metrics)
+	}
 	t.Logf("failed after %v: %v", took.Round(100*time.Millisecond), err)
 }
 

@@ -369,6 +369,7 @@ func (w *window) round(ctx context.Context) error {
 			}
 		}
 		recs = append(recs, mrecs...)
+		w.st.Metrics[m.Name] = metricOutcome(mrecs)
 	}
 	w.st.Samples += len(recs)
 	w.st.TS = ts
@@ -479,7 +480,7 @@ func (w *window) logRound(recs []*Record) {
 	}
 	notable := false
 	for _, r := range recs {
-		if len(r.Over) > 0 || r.Unreachable > 0 || len(r.LogLines) > 0 || len(r.CheckErrors) > 0 || r.NoData != "" {
+		if len(r.Over) > 0 || r.Unreachable > 0 || len(r.LogLines) > 0 || len(r.CheckErrors) > 0 {
 			notable = true
 		}
 	}
