@@ -264,3 +264,39 @@ func TestPromPlan_probesTheSource(t *testing.T) {
 		t.Errorf("down: %v %+v", err, p)
 	}
 }
+
+// Bad input at apply: a metric name typo (an empty vector) fails at the
+// first interval with on_no_data = "fail"; a query that does not parse fails
+// at once whatever on_no_data says. Each names the query.
+func TestPromWindow_badInputAtApply(t *testing.T) {
+	t.Parallel()
+	w := newPromWindow(t, 0, 0)
+	start := time.Now()
+	_, err := w.apply(t, `
+  duration = "30s"
+  interval = "500ms"
+  breach_for = "10s"
+  metric "typo" {
+    source     = metric_source.prom
+    query      = "sum(rate(app_request_total[1s]))"
+    max        = 1
+    on_no_data = "fail"
+  }`)
+	if err == nil || !strings.Contains(err.Error(), `metric "typo": no data (on_no_data = "fail"): empty result: the query matches no series (a metric or label name typo?`) ||
+		!strings.Contains(err.Error(), "query: sum(rate(app_request_total[1s]))") || time.Since(start) > 5*time.Second {
+		t.Errorf("typo: after %v: %v", time.Since(start), err)
+	}
+	w.env.ID = "run2" // a new window: its own samples
+	_, err = w.apply(t, `
+  duration = "30s"
+  interval = "500ms"
+  metric "bad" {
+    source     = metric_source.prom
+    query      = "sum(rate(app_requests_total[1s])"
+    max        = 1
+    on_no_data = "pass"
+  }`)
+	if err == nil || !strings.Contains(err.Error(), `metric "bad": the query is refused: metric_source "prom" refused the query: `) || !strings.Contains(err.Error(), "parse error") {
+		t.Errorf("bad query: %v", err)
+	}
+}
