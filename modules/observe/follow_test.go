@@ -27,7 +27,7 @@ func runFollowCase(t *testing.T, src string) {
 	if err := os.WriteFile(log, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h := &localHost{name: "local"}
+	h := newLocalHost("local")
 	var (
 		re      *regexp.Regexp
 		capB    int64 = readCap

@@ -1,14 +1,7 @@
 package observe
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,59 +18,21 @@ import (
 	"github.com/upgrader-dev/upgrader/modules/modtest"
 )
 
-// localHost runs the sampling script in this machine's /bin/sh: the real
-// script against real files, without SSH (unit tests of this package only;
-// integration tests use internal/testbed hosts).
+// localHost is modtest.LocalHost (the sampling script in this machine's
+// /bin/sh against real files, no SSH) that a test can take down as a dead
+// transport would.
 type localHost struct {
-	name string
-	// down makes every command fail as a dead transport would.
+	modtest.LocalHost
 	down atomic.Bool
 }
 
+func newLocalHost(name string) *localHost {
+	h := &localHost{}
+	h.LocalHost = modtest.LocalHost{Name: name, Down: h.down.Load}
+	return h
+}
+
 var _ modules.Target = (*localHost)(nil)
-
-func (h *localHost) Host() modules.HostInfo { return modules.HostInfo{Name: h.name} }
-func (h *localHost) Stat(context.Context, string) (modules.FileInfo, error) {
-	return modules.FileInfo{}, errors.ErrUnsupported
-}
-func (h *localHost) SHA256(context.Context, string) (string, error) { return "", errors.ErrUnsupported }
-func (h *localHost) ReadFile(context.Context, string, int64) ([]byte, error) {
-	return nil, errors.ErrUnsupported
-}
-func (h *localHost) Run(ctx context.Context, c modules.Command) (modules.Result, error) {
-	return h.Probe(ctx, c)
-}
-func (h *localHost) WriteFile(context.Context, string, io.Reader, os.FileMode) error {
-	return errors.ErrUnsupported
-}
-func (h *localHost) Dial(context.Context, string, string) (net.Conn, error) {
-	return nil, errors.ErrUnsupported
-}
-
-func (h *localHost) Probe(ctx context.Context, c modules.Command) (modules.Result, error) {
-	if h.down.Load() {
-		return modules.Result{}, fmt.Errorf("dial tcp %s:22: connect: connection refused", h.name)
-	}
-	if c.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
-		defer cancel()
-	}
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", c.Cmd)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if c.Stdout != nil {
-		cmd.Stdout = io.MultiWriter(&out, c.Stdout)
-	}
-	err := cmd.Run()
-	res := modules.Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		res.ExitCode = ee.ExitCode()
-		err = nil
-	}
-	return res, err
-}
 
 // evalContext offers host.* and check.* references as lang would.
 func evalContext(hosts, checks []string) *hcl.EvalContext {

@@ -22,7 +22,7 @@ import (
 // text and a log that grows by two lines (one matching) per sample. It lets
 // a test take the 43,200 samples of a 72-hour window in seconds.
 type cannedHost struct {
-	localHost
+	*localHost
 	mu   sync.Mutex
 	size int64
 	n    int
@@ -75,7 +75,7 @@ func TestWindow_memoryFlat(t *testing.T) {
 	for i := 1; i <= hosts; i++ {
 		n := fmt.Sprintf("h%d", i)
 		names, refs = append(names, n), append(refs, "host."+n)
-		env.Targets[n] = &cannedHost{localHost: localHost{name: n}}
+		env.Targets[n] = &cannedHost{localHost: newLocalHost(n)}
 	}
 	cfg, s := mustSettings(t, `observe "soak" {
   duration           = "72h"

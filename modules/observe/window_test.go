@@ -27,7 +27,7 @@ type localWindow struct {
 func newLocalWindow(t *testing.T, body string) *localWindow {
 	t.Helper()
 	dir := t.TempDir()
-	w := &localWindow{host: &localHost{name: "web"}, log: filepath.Join(dir, "app.log")}
+	w := &localWindow{host: newLocalHost("web"), log: filepath.Join(dir, "app.log")}
 	if err := os.WriteFile(w.log, []byte("ERROR before the window\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -312,12 +312,28 @@ func (*Release) Apply(ctx context.Context, req *modules.Request) (*modules.Outco
 			st.MadeDirs = append(st.MadeDirs, d)
 		}
 	}
+	seen := map[string]bool{}
 	for _, s := range a.shared {
 		p := path.Join(a.dir, "shared", s)
 		if sfi, err := t.Stat(ctx, p); err != nil {
 			return nil, fail(err)
 		} else if !sfi.Exists {
 			st.SharedMade = append(st.SharedMade, p)
+			// Its missing parents inside shared/ are made too: undo removes them
+			// (parents first here, so the reverse rmdir takes children first).
+			var parents []string
+			for d := path.Dir(p); d != path.Join(a.dir, "shared") && d != a.dir && !seen[d]; d = path.Dir(d) {
+				seen[d] = true
+				dfi, err := t.Stat(ctx, d)
+				if err != nil {
+					return nil, fail(err)
+				}
+				if dfi.Exists {
+					break
+				}
+				parents = append([]string{d}, parents...)
+			}
+			st.MadeDirs = append(st.MadeDirs, parents...)
 		}
 	}
 	raw, _ := json.Marshal(st)
