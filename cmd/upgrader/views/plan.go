@@ -86,7 +86,11 @@ func planNode(w io.Writer, n *executor.PlanNode, st Style, counts map[string]int
 	title := st.Bold(n.Addr)
 	var extra []string
 	if len(n.Hosts) > 0 {
-		extra = append(extra, "hosts: "+strings.Join(n.Hosts, ", "))
+		hosts := strings.Join(elide(n.Hosts), ", ")
+		if len(n.Hosts) > 8 {
+			hosts = fmt.Sprintf("%d (%s)", len(n.Hosts), hosts)
+		}
+		extra = append(extra, "hosts: "+hosts)
 	} else if len(n.HostsAfter) > 0 {
 		extra = append(extra, "hosts: (known after "+strings.Join(n.HostsAfter, ", ")+")")
 	}
@@ -115,20 +119,22 @@ func planNode(w io.Writer, n *executor.PlanNode, st Style, counts map[string]int
 	if n.Waiver {
 		fmt.Fprintf(w, "      %s\n", st.Red("BACKUP WAIVED: backup_required = false ("+n.WaiverRange+"): this step runs without a backup of its hosts"))
 	}
+	groups := collapse(n.Actions)
 	width := 0
-	for _, a := range n.Actions {
-		width = max(width, len(a.Host))
+	for _, g := range groups {
+		width = max(width, len(g.label()))
 	}
-	for _, a := range n.Actions {
+	for _, g := range groups {
+		a := g.acts[0]
 		m := a.Change
 		if a.Error != "" {
 			m = "?"
 		} else {
-			counts[m]++
+			counts[m] += len(g.acts)
 		}
 		host := ""
 		if width > 0 {
-			host = fmt.Sprintf("%-*s  ", width, a.Host)
+			host = fmt.Sprintf("%-*s  ", width, g.label())
 		}
 		idx := ""
 		if a.Index >= 0 && n.Kind == "step" {
@@ -136,6 +142,9 @@ func planNode(w io.Writer, n *executor.PlanNode, st Style, counts map[string]int
 		}
 		fmt.Fprintf(w, "      %s %s%s%s\n", st.Marker(m), host, idx, a.Summary)
 		pad := strings.Repeat(" ", 8+len(host))
+		if len(g.acts) > 1 {
+			fmt.Fprintf(w, "%s%s\n", pad, st.Dim("on "+hostList(g.acts)))
+		}
 		if a.Reason != "" {
 			fmt.Fprintf(w, "%s%s\n", pad, st.Dim("("+a.Reason+")"))
 		}
@@ -165,6 +174,82 @@ func planNode(w io.Writer, n *executor.PlanNode, st Style, counts map[string]int
 	if n.Error != "" {
 		fmt.Fprintf(w, "      %s\n", st.Red("error: "+n.Error))
 	}
+}
+
+// collapseMin: this many hosts or more that plan the same action are shown
+// as one line, so a plan of hundreds of hosts fits on a screen; the hosts
+// that differ (outliers) keep a line each.
+const collapseMin = 3
+
+type actGroup struct{ acts []*executor.PlanAction }
+
+func (g actGroup) label() string {
+	if len(g.acts) > 1 {
+		return fmt.Sprintf("%d hosts", len(g.acts))
+	}
+	return g.acts[0].Host
+}
+
+// collapse groups the actions that agree on everything but their host,
+// in the order each group first appears; groups under collapseMin hosts
+// stay one action a line.
+func collapse(acts []*executor.PlanAction) []actGroup {
+	type key struct {
+		index                                          int
+		change, summary, reason, detail, err, undo, ws string
+	}
+	var keys []key
+	byKey := map[key][]*executor.PlanAction{}
+	for _, a := range acts {
+		k := key{a.Index, a.Change, a.Summary, a.Reason, a.Detail, a.Error, a.Undo, strings.Join(a.Warnings, "\n")}
+		if _, seen := byKey[k]; !seen {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], a)
+	}
+	if len(keys) == len(acts) {
+		return singles(acts)
+	}
+	var out []actGroup
+	emitted := map[key]bool{}
+	for _, a := range acts {
+		k := key{a.Index, a.Change, a.Summary, a.Reason, a.Detail, a.Error, a.Undo, strings.Join(a.Warnings, "\n")}
+		g := byKey[k]
+		if len(g) < collapseMin {
+			out = append(out, actGroup{acts: []*executor.PlanAction{a}})
+			continue
+		}
+		if !emitted[k] {
+			emitted[k] = true
+			out = append(out, actGroup{acts: g})
+		}
+	}
+	return out
+}
+
+func singles(acts []*executor.PlanAction) []actGroup {
+	out := make([]actGroup, len(acts))
+	for i, a := range acts {
+		out[i] = actGroup{acts: []*executor.PlanAction{a}}
+	}
+	return out
+}
+
+// hostList names a group's hosts, the middle elided when there are many.
+func hostList(acts []*executor.PlanAction) string {
+	names := make([]string, len(acts))
+	for i, a := range acts {
+		names[i] = a.Host
+	}
+	return strings.Join(elide(names), ", ")
+}
+
+// elide keeps a long list of names to its first three and last two.
+func elide(names []string) []string {
+	if len(names) <= 8 {
+		return names
+	}
+	return append(append(names[:3:3], "..."), names[len(names)-2:]...)
 }
 
 func diffLine(l string, st Style) string {
