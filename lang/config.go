@@ -66,6 +66,10 @@ type Config struct {
 	// MetricSources: metric_source blocks by name.
 	MetricSources map[string]*MetricSource
 
+	// Notifies: notify blocks by name, NotifyOrder as declared.
+	Notifies    map[string]*Notify
+	NotifyOrder []string
+
 	Phases     map[string]*Phase
 	PhaseOrder []string // a topological order of phases
 
@@ -257,6 +261,26 @@ type Check struct {
 // Gate is a gate node.
 type Gate struct {
 	Message string
+	// Timeout: how long it waits for a decision (0: for ever); then
+	// OnTimeout decides ("reject", the default, or "approve").
+	Timeout   time.Duration
+	OnTimeout string
+	// Approvers: who may decide (local user names, or `-as NAME`); empty: anyone.
+	Approvers []string
+	DeclRange hcl.Range
+}
+
+// MayDecide reports whether name may approve or reject the gate.
+func (g *Gate) MayDecide(name string) bool {
+	if len(g.Approvers) == 0 {
+		return true
+	}
+	for _, a := range g.Approvers {
+		if a == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Block is an action (in a step or rollback) or a probe (in a check).

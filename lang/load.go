@@ -37,6 +37,7 @@ type loader struct {
 	dbBlocks     []*hcl.Block
 	stateBlocks  []*hcl.Block
 	msBlocks     []*hcl.Block // metric_source
+	notifyBlocks []*hcl.Block
 	phaseBlocks  []*hcl.Block
 	nodeBlocks   []nodeBlock
 
@@ -178,6 +179,7 @@ func (l *loader) load() {
 	l.decodeDatabases()
 	l.decodeState()
 	l.decodeMetricSources()
+	l.decodeNotifies()
 	l.decodeGraph(bodies)
 
 	// The hash covers the files and the (non-sensitive) variable values, so
@@ -254,13 +256,13 @@ func (l *loader) isNodeKind(k string) bool {
 // reservedRoot are names that can not be module node kinds.
 var reservedRoot = map[string]bool{
 	"var": true, "local": true, "locals": true, "host": true, "database": true, "metric_source": true, "run": true,
-	"phase": true, "variable": true, "connection": true, "rollback": true, "state": true,
+	"phase": true, "variable": true, "connection": true, "rollback": true, "state": true, "notify": true,
 }
 
 // sortTopLevel files the top-level blocks of one file by type and reports
 // anything that is not a known block.
 func (l *loader) sortTopLevel(body *hclsyntax.Body) {
-	known := []string{"variable", "locals", "connection", "host", "database", "metric_source", "phase", "state"}
+	known := []string{"variable", "locals", "connection", "host", "database", "metric_source", "phase", "state", "notify"}
 	known = append(known, l.nodeKinds()...)
 	for _, a := range body.Attributes {
 		rng := a.NameRange
@@ -275,7 +277,7 @@ func (l *loader) sortTopLevel(body *hclsyntax.Body) {
 			if !l.labels(b, 0) {
 				continue
 			}
-		case b.Type == "variable" || b.Type == "host" || b.Type == "database" || b.Type == "metric_source" || b.Type == "phase" || l.isNodeKind(b.Type):
+		case b.Type == "variable" || b.Type == "host" || b.Type == "database" || b.Type == "metric_source" || b.Type == "phase" || b.Type == "notify" || l.isNodeKind(b.Type):
 			if !l.labels(b, 1) {
 				continue
 			}
@@ -298,6 +300,8 @@ func (l *loader) sortTopLevel(body *hclsyntax.Body) {
 			l.stateBlocks = append(l.stateBlocks, b)
 		case "metric_source":
 			l.msBlocks = append(l.msBlocks, b)
+		case "notify":
+			l.notifyBlocks = append(l.notifyBlocks, b)
 		case "phase":
 			l.phaseBlocks = append(l.phaseBlocks, b)
 		default:

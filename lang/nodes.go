@@ -71,7 +71,7 @@ func (l *loader) bodySchemas() *nodeSchemas {
 		check: &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{
 			{Name: "retries"}, {Name: "interval"}, {Name: "timeout"},
 		}, commonNodeAttrs...)},
-		gate:     &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{{Name: "message"}}, commonNodeAttrs...)},
+		gate:     &hcl.BodySchema{Attributes: append([]hcl.AttributeSchema{{Name: "message"}, {Name: "timeout"}, {Name: "on_timeout"}, {Name: "approvers"}}, commonNodeAttrs...)},
 		rollback: &hcl.BodySchema{},
 		// a module node's own arguments; the rest is the module's body
 		module: &hcl.BodySchema{Attributes: commonNodeAttrs, Blocks: []hcl.BlockHeaderSchema{{Type: "rollback"}}},
@@ -287,12 +287,7 @@ func (l *loader) decodeNode(p *pendingNode, ctx *hcl.EvalContext) {
 		l.decodeCheck(p, content, ctx)
 	case KindGate:
 		content = l.content(body, l.bodySchemas().gate, "a gate")
-		n.Gate = &Gate{Message: fmt.Sprintf("Approve %s?", n.Addr)}
-		if a, ok := content.Attributes["message"]; ok {
-			if v, ok := l.evalKnown(p, a, ctx, cty.String); ok {
-				n.Gate.Message = v.AsString()
-			}
-		}
+		l.decodeGate(p, content, ctx)
 	default:
 		c, remain, diags := body.PartialContent(l.bodySchemas().module)
 		l.diags = append(l.diags, diags...)
@@ -447,6 +442,66 @@ func bodyVariables(b *hclsyntax.Body, skipCommon bool, out []hcl.Traversal) []hc
 func (l *loader) decodeChild(p *pendingNode, b *hcl.Block, spec hcldec.Spec, ctx *hcl.EvalContext) *Block {
 	d := l.decodeModuleBody(p, b.Body, spec, ctx)
 	return &Block{Kind: b.Type, Body: b.Body, Spec: spec, DeclRange: b.DefRange, Loaded: d}
+}
+
+func (l *loader) decodeGate(p *pendingNode, c *hcl.BodyContent, ctx *hcl.EvalContext) {
+	g := &Gate{Message: fmt.Sprintf("Approve %s?", p.node.Addr), DeclRange: p.node.DeclRange}
+	p.node.Gate = g
+	if c == nil {
+		return
+	}
+	if a, ok := c.Attributes["message"]; ok {
+		if v, ok := l.evalKnown(p, a, ctx, cty.String); ok {
+			g.Message = v.AsString()
+		}
+	}
+	if a, ok := c.Attributes["timeout"]; ok {
+		if v, ok := l.evalKnown(p, a, ctx, cty.String); ok {
+			d, err := parseDuration(v.AsString())
+			if err != nil || d == 0 {
+				l.errorf(a.Expr.Range(), "Invalid timeout", "timeout must be a positive duration like \"30m\", \"8h\" or \"72h\", not %q.", v.AsString())
+			} else {
+				g.Timeout = d
+			}
+		}
+	}
+	if a, ok := c.Attributes["on_timeout"]; ok {
+		if v, ok := l.evalKnown(p, a, ctx, cty.String); ok {
+			switch s := v.AsString(); s {
+			case "reject", "approve":
+				g.OnTimeout = s
+			default:
+				l.errorf(a.Expr.Range(), "Invalid on_timeout", "on_timeout must be \"reject\" or \"approve\", not %q.", s)
+			}
+			if _, ok := c.Attributes["timeout"]; !ok && g.OnTimeout != "" {
+				l.errorf(a.Expr.Range(), "on_timeout without timeout", "on_timeout says what happens when the gate's timeout passes; set timeout = \"8h\" (for example) too.")
+			}
+		}
+	}
+	if g.OnTimeout == "" && g.Timeout > 0 {
+		g.OnTimeout = "reject"
+	}
+	if a, ok := c.Attributes["approvers"]; ok {
+		if v, ok := l.evalKnown(p, a, ctx, cty.List(cty.String)); ok {
+			seen := map[string]bool{}
+			for _, e := range v.AsValueSlice() {
+				if e.IsNull() || strings.TrimSpace(e.AsString()) == "" {
+					l.errorf(a.Expr.Range(), "Invalid approvers", "approvers is a list of user names; an entry is empty.")
+					continue
+				}
+				name := e.AsString()
+				if seen[name] {
+					l.errorf(a.Expr.Range(), "Invalid approvers", "%q is listed twice in approvers.", name)
+					continue
+				}
+				seen[name] = true
+				g.Approvers = append(g.Approvers, name)
+			}
+			if v.LengthInt() == 0 {
+				l.errorf(a.Expr.Range(), "Invalid approvers", "approvers is empty, so nobody could decide this gate; leave it out to let anyone decide.")
+			}
+		}
+	}
 }
 
 func (l *loader) decodeCheck(p *pendingNode, c *hcl.BodyContent, ctx *hcl.EvalContext) {

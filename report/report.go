@@ -98,7 +98,8 @@ type Gate struct {
 	Waiting  time.Time
 	Decided  time.Time
 	By       string
-	Decision string // approved; "" while waiting
+	Decision string // approved, rejected; "" while waiting
+	Reason   string // why it was rejected
 }
 
 // Schema is a schema_check's result.
@@ -154,6 +155,7 @@ type runData struct {
 	Kind       string                     `json:"kind"`
 	Phase      string                     `json:"phase"`
 	Error      string                     `json:"error"`
+	Message    string                     `json:"message"`
 }
 
 func (r *Report) vars(evs []journal.Event, cfg *lang.Config) {
@@ -294,6 +296,14 @@ func (r *Report) timeline(evs []journal.Event, st *executor.Status, cfg *lang.Co
 			}
 			g.Decided, g.By, g.Decision = ev.TS, d.By, "approved"
 			r.Marks = append(r.Marks, Mark{TS: ev.TS, Kind: "approved", Label: fmt.Sprintf("%s approved by %s", ev.Node, d.By)})
+		case journal.Rejected:
+			g := gates[ev.Node]
+			if g == nil {
+				g = &Gate{Node: ev.Node}
+				gates[ev.Node] = g
+			}
+			g.Decided, g.By, g.Decision, g.Reason = ev.TS, d.By, "rejected", d.Message
+			r.Marks = append(r.Marks, Mark{TS: ev.TS, Kind: "approved", Label: fmt.Sprintf("%s rejected by %s", ev.Node, d.By)})
 		case journal.Escalation:
 			label := fmt.Sprintf("escalation: checks %s", strings.Join(d.Checks, ", "))
 			if len(d.Failing) > 0 {

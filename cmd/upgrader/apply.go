@@ -24,6 +24,7 @@ import (
 	"github.com/upgrader-dev/upgrader/executor/journal"
 	"github.com/upgrader-dev/upgrader/executor/runstore"
 	"github.com/upgrader-dev/upgrader/lang"
+	"github.com/upgrader-dev/upgrader/notify"
 	"github.com/upgrader-dev/upgrader/report"
 )
 
@@ -178,6 +179,17 @@ func executeRun(ctx context.Context, stdout, stderr io.Writer, c *common, st vie
 	}
 	rep := &runReporter{stateDir: stateDir, cfg: opts.Config, plan: plan}
 	opts.Observer = rep.observe(opts.Observer)
+	// Notifications go out from this process, never holding the run up.
+	if nt := notify.New(notify.Options{StateDir: stateDir, Config: opts.Config}); nt != nil {
+		view := opts.Observer
+		opts.Observer = func(ev executor.Event) { view(ev); nt.Event(ev) }
+		defer func() {
+			nt.Close()
+			for _, f := range nt.Failures() {
+				fmt.Fprintf(stderr, "upgrader: warning: notify %q: %s not delivered (%d attempts): %s\n", f.Notify, f.Event, f.Attempts, f.Error)
+			}
+		}()
+	}
 	if tty && !c.json {
 		opts.Prompt = terminalPrompt(stdout)
 	}

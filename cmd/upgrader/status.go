@@ -11,7 +11,15 @@ import (
 	"github.com/upgrader-dev/upgrader/executor"
 	"github.com/upgrader-dev/upgrader/lang"
 	"github.com/upgrader-dev/upgrader/modules/observe"
+	"github.com/upgrader-dev/upgrader/notify"
 )
+
+func onNode(n string) string {
+	if n == "" {
+		return ""
+	}
+	return " (" + n + ")"
+}
 
 func init() {
 	register("status", "the current or given run: nodes, state, observation windows", runStatus)
@@ -41,6 +49,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	windows, _ := observe.SummarizeFrom(func(fn func([]byte) error) error { return ref.store.Samples(ctx, run, fn) })
+	failed := notify.ReadFailures(ref.stateDir, run)
 	if c.json {
 		type win struct {
 			*observe.WindowSummary
@@ -52,8 +61,9 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		out := struct {
 			*executor.Status
-			Windows []win `json:"observation_windows,omitempty"`
-		}{s, ws}
+			Windows []win            `json:"observation_windows,omitempty"`
+			Notify  []notify.Failure `json:"notify_failures,omitempty"`
+		}{s, ws, failed}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(out)
@@ -65,6 +75,12 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "\n%s\n", st.Bold("Observation windows"))
 		for _, w := range windows {
 			fmt.Fprint(stdout, w.Text(time.Now()))
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(stdout, "\n%s\n", st.Bold("Notifications not delivered"))
+		for _, f := range failed {
+			fmt.Fprintf(stdout, "  %s  notify %q: %s%s after %d attempt(s): %s\n", f.TS.Format("2006-01-02 15:04:05Z"), f.Notify, f.Event, onNode(f.Node), f.Attempts, f.Error)
 		}
 	}
 	return exitOK

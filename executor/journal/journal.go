@@ -36,6 +36,7 @@ const (
 	UndoFinished   = "undo_finished"
 	UndoFailed     = "undo_failed"
 	Approved       = "approved"
+	Rejected       = "rejected" // a gate was rejected (upgrader reject, or its timeout)
 	Escalation     = "escalation"
 	RunResumed     = "run_resumed"
 	RunFinished    = "run_finished"

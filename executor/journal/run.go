@@ -62,19 +62,42 @@ func Latest(stateDir string) (string, error) {
 	return runs[len(runs)-1], nil
 }
 
-// Approval is runs/RUN/approvals/NODE.json, written by `upgrader approve`.
+// Approval is runs/RUN/approvals/NODE.json, written by `upgrader approve`
+// or `upgrader reject`: the decision on a gate (or an observation window).
 type Approval struct {
 	Node string    `json:"node"`
 	By   string    `json:"by"` // user@hostname
 	At   time.Time `json:"at"`
+	// As is the name given with -as (checked against a gate's approvers
+	// instead of the local user name).
+	As string `json:"as,omitempty"`
+	// Decision: "" or "approved", or "rejected" (then Reason says why).
+	Decision string `json:"decision,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
-func approvalPath(stateDir, run, node string) string {
-	return filepath.Join(RunDir(stateDir, run), "approvals", node+".json")
+// Decision values.
+const (
+	DecisionApproved = "approved"
+	DecisionRejected = "rejected"
+)
+
+// Rejected reports whether the decision is a rejection.
+func (a *Approval) Rejected() bool { return a.Decision == DecisionRejected }
+
+// Name is who decided, as a gate's approvers name people: the -as name,
+// else the user part of By.
+func (a *Approval) Name() string {
+	if a.As != "" {
+		return a.As
+	}
+	user, _, _ := strings.Cut(a.By, "@")
+	return user
 }
 
-// Approve records an approval of node in run.
-func Approve(stateDir, run, node, by string) (*Approval, error) {
+// Decide records a decision on node in run. A decision that is there
+// already is final: the other one is refused (repeating the same one is not).
+func Decide(stateDir, run, node string, a Approval) (*Approval, error) {
 	if !ValidRunID(run) {
 		return nil, fmt.Errorf("%q is not a run id (like 20261128T101500-abcd)", run)
 	}
@@ -84,12 +107,28 @@ func Approve(stateDir, run, node, by string) (*Approval, error) {
 	if _, err := os.Stat(RunDir(stateDir, run)); err != nil {
 		return nil, fmt.Errorf("no run %s in %s", run, RunsDir(stateDir))
 	}
-	a := &Approval{Node: node, By: by, At: time.Now().UTC().Truncate(time.Second)}
+	if old, err := ReadApproval(stateDir, run, node); err == nil && old != nil && old.Rejected() != a.Rejected() {
+		what := "approved"
+		if old.Rejected() {
+			what = "rejected"
+		}
+		return nil, fmt.Errorf("%s was %s already by %s at %s", node, what, old.By, old.At.Format(time.RFC3339))
+	}
+	a.Node, a.At = node, time.Now().UTC().Truncate(time.Second)
 	b, _ := json.MarshalIndent(a, "", "  ")
 	if err := WriteFileAtomic(approvalPath(stateDir, run, node), append(b, '\n'), 0o600); err != nil {
 		return nil, err
 	}
-	return a, nil
+	return &a, nil
+}
+
+func approvalPath(stateDir, run, node string) string {
+	return filepath.Join(RunDir(stateDir, run), "approvals", node+".json")
+}
+
+// Approve records an approval of node in run.
+func Approve(stateDir, run, node, by string) (*Approval, error) {
+	return Decide(stateDir, run, node, Approval{By: by})
 }
 
 // ReadApproval returns the approval of node in run, nil when there is none.
