@@ -62,7 +62,8 @@ func longRun(t testing.TB, hosts int) (stateDir, run string) {
 	defer f.Close()
 	enc := json.NewEncoder(f)
 	enc.Encode(&observe.Record{Type: observe.RecordWindow, Node: "observe.soak", TS: start, Deadline: &deadline, Interval: "1m0s", Hosts: hs,
-		Bounds: map[string]float64{"cpu": 85, "memory": 90, "disk": 90, "log /var/log/app.log": 0}, BreachFor: "5m0s"})
+		Bounds: map[string]float64{"cpu": 85, "memory": 90, "disk": 90, "log /var/log/app.log": 0}, BreachFor: "5m0s",
+		MetricNames: []string{"error_ratio"}, MetricBounds: map[string]map[string]float64{"error_ratio": {"max": 0.01}}})
 	f64 := func(v float64) *float64 { return &v }
 	n := 0
 	for ts := start.Add(time.Minute); !ts.After(end); ts = ts.Add(time.Minute) {
@@ -82,6 +83,7 @@ func longRun(t testing.TB, hosts int) (stateDir, run string) {
 			}
 			enc.Encode(r)
 		}
+		enc.Encode(&observe.Record{Type: observe.RecordMetric, Node: "observe.soak", TS: ts, Metric: "error_ratio", Series: "{}", Value: f64(0.001 * float64(n%5))})
 	}
 	enc.Encode(&observe.Record{Type: observe.RecordEnd, Node: "observe.soak", TS: end, Outcome: "failed", Reason: "host \"h0\": cpu 97% is above max_cpu_percent 85%"})
 	return stateDir, run
@@ -147,9 +149,12 @@ func TestHTML_72hWindowInChromium(t *testing.T) {
 	if errs := p.Errors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
-	// cpu, memory, load, disk /, log: 5 metrics on 3 hosts
-	if n := p.Count(".chart path.series"); n != 15 {
-		t.Errorf("%d series, want 15", n)
+	// cpu, memory, load, disk /, log: 5 metrics on 3 hosts, and the Prometheus metric
+	if n := p.Count(".chart path.series"); n != 16 {
+		t.Errorf("%d series, want 16", n)
+	}
+	if n := p.Count(`.chart[data-title="metric error_ratio"] line.bound`); n != 1 {
+		t.Errorf("the Prometheus metric's chart has %d bound lines, want 1", n)
 	}
 	if n := p.Count(".chart circle.deciding"); n != 1 {
 		t.Errorf("%d deciding samples, want 1", n)

@@ -230,6 +230,9 @@ func (w *Window) chartSVG(c *Chart) *chartSVG {
 		host = "all hosts"
 	}
 	g.Title = fmt.Sprintf("%s on %s", c.Metric, host)
+	if strings.HasPrefix(c.Metric, "metric ") { // a Prometheus series: its labels, not a host
+		g.Title = strings.TrimSpace(c.Metric + " " + c.Host)
+	}
 	if c.Samples == 0 {
 		g.Empty = true
 		return g

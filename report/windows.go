@@ -94,7 +94,8 @@ func (c *Chart) add(ts time.Time, v float64, over, deciding bool, i int) {
 // windows, hosts and metrics, not on the number of samples.
 func (r *Report) windows(path string, now time.Time) error {
 	byNode := map[string]*Window{}
-	var bounds map[string]map[string]float64 = map[string]map[string]float64{}
+	bounds := map[string]map[string]float64{}
+	metricBounds := map[string]map[string]map[string]float64{}
 	err := observe.ReadRecords(path, func(rec *observe.Record) error {
 		w := byNode[rec.Node]
 		switch rec.Type {
@@ -112,6 +113,9 @@ func (r *Report) windows(path string, now time.Time) error {
 			if rec.Bounds != nil {
 				bounds[rec.Node] = rec.Bounds
 			}
+			if rec.MetricBounds != nil {
+				metricBounds[rec.Node] = rec.MetricBounds
+			}
 			w.buckets = maxBuckets
 			if iv, err := time.ParseDuration(rec.Interval); err == nil && iv > 0 && !w.Deadline.IsZero() {
 				if n := int(w.Deadline.Sub(w.Started)/iv) + 1; n < w.buckets {
@@ -126,6 +130,11 @@ func (r *Report) windows(path string, now time.Time) error {
 				return nil // a sample before its window line: foreign or torn
 			}
 			w.sample(rec, bounds[rec.Node])
+		case observe.RecordMetric:
+			if w == nil || rec.Value == nil {
+				return nil
+			}
+			w.metric(rec, metricBounds[rec.Node][rec.Metric])
 		case observe.RecordEnd:
 			if w != nil {
 				w.Outcome, w.Reason, w.Ended = rec.Outcome, rec.Reason, rec.TS
@@ -213,6 +222,43 @@ func (w *Window) sample(rec *observe.Record, bounds map[string]float64) {
 	}
 }
 
+// metric charts one series of a Prometheus metric block; its bound is the
+// absolute max (or min), else the latest baseline's relative limit.
+func (w *Window) metric(rec *observe.Record, bounds map[string]float64) {
+	w.Samples++
+	if rec.TS.After(w.lastTS) {
+		w.lastTS = rec.TS
+	}
+	series := rec.Series
+	if series == "{}" {
+		series = ""
+	}
+	key := series + "\x00metric " + rec.Metric
+	c := w.byKey[key]
+	if c == nil {
+		c = &Chart{Host: series, Metric: "metric " + rec.Metric, Buckets: make([]bucket, w.buckets)}
+		w.byKey[key] = c
+		w.Charts = append(w.Charts, c)
+	}
+	var limit *float64
+	if b, ok := bounds["max"]; ok {
+		limit = &b
+	} else if b, ok := bounds["min"]; ok {
+		limit = &b
+	} else if p, ok := bounds["max_increase_percent"]; ok && rec.Baseline != nil {
+		v := *rec.Baseline * (1 + p/100)
+		limit = &v
+	}
+	if limit != nil {
+		c.Bound = limit
+	}
+	idx := 0
+	if span := w.Deadline.Sub(w.Started); span > 0 {
+		idx = int(float64(rec.TS.Sub(w.Started)) / float64(span) * float64(w.buckets))
+	}
+	c.add(rec.TS, *rec.Value, len(rec.Over) > 0, rec.Deciding, idx)
+}
+
 func hostRank(w *Window, h string) int {
 	for i, x := range w.Hosts {
 		if x == h {
@@ -223,7 +269,7 @@ func hostRank(w *Window, h string) int {
 }
 
 func metricRank(m string) int {
-	for i, p := range []string{"cpu", "memory", "load", "disk", "log", "check"} {
+	for i, p := range []string{"cpu", "memory", "load", "disk", "log", "check", "metric"} {
 		if m == p || strings.HasPrefix(m, p+" ") {
 			return i
 		}
