@@ -508,3 +508,33 @@ func ReadFailures(stateDir, run string) []Failure {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].TS.Before(out[j].TS) })
 	return out
 }
+
+// NotifyFailed is the journal event of a delivery that failed.
+const NotifyFailed = "notify_failed"
+
+// JournalFailures appends a notify_failed event per failure to the run's
+// journal once the run has ended (its failures at the end are known only
+// then), holding the state directory's lock while it does.
+func JournalFailures(stateDir, run string, fs []Failure) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	lock, err := journal.Acquire(stateDir, run)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	w, _, err := journal.Create(journal.Path(stateDir, run))
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for _, f := range fs {
+		d, _ := json.Marshal(map[string]any{"notify": f.Notify, "event": f.Event, "attempts": f.Attempts, "error": f.Error,
+			"message": fmt.Sprintf("notify %q: %s not delivered", f.Notify, f.Event)})
+		if err := w.Append(journal.Event{TS: f.TS, Type: NotifyFailed, Node: f.Node, Data: d}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -185,8 +185,14 @@ func executeRun(ctx context.Context, stdout, stderr io.Writer, c *common, st vie
 		opts.Observer = func(ev executor.Event) { view(ev); nt.Event(ev) }
 		defer func() {
 			nt.Close()
-			for _, f := range nt.Failures() {
+			fails := nt.Failures()
+			for _, f := range fails {
 				fmt.Fprintf(stderr, "upgrader: warning: notify %q: %s not delivered (%d attempts): %s\n", f.Notify, f.Event, f.Attempts, f.Error)
+			}
+			if len(fails) > 0 && fails[0].Run != "" {
+				if err := notify.JournalFailures(stateDir, fails[0].Run, fails); err != nil {
+					fmt.Fprintf(stderr, "upgrader: warning: journaling the failed notifications: %s\n", err)
+				}
 			}
 		}()
 	}
