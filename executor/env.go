@@ -214,7 +214,7 @@ func (e *env) Approved(node string) bool {
 		return false
 	}
 	a, err := e.s.opts.store().Approval(e.s.ctx, e.s.runID, node)
-	if err != nil || a == nil {
+	if err != nil || a == nil || a.Rejected() {
 		return false
 	}
 	r := e.s.r

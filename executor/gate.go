@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -45,18 +46,54 @@ func (k *gateNode) apply(ctx context.Context, r *run, _ []string) (*modules.Outc
 }
 
 // wait returns who approved: an approval file (written before or while the
-// gate waits) or the operator's yes on the terminal.
+// gate waits, by one of its approvers), the operator's yes on the terminal,
+// or the gate's timeout with on_timeout = "approve". A rejection (upgrader
+// reject, or the timeout with on_timeout = "reject") fails the gate.
 func (k *gateNode) wait(ctx context.Context, r *run) (string, error) {
 	n := k.n
-	if a, _ := r.opts.store().Approval(ctx, r.id, n.Addr); a != nil {
-		return a.By, r.journal(journal.Event{Type: journal.Approved, Node: n.Addr}, evData{By: a.By})
+	g := n.Gate
+	if g == nil {
+		g = &lang.Gate{}
+	}
+	ignored := map[string]bool{}
+	// decided looks for a decision file; done is false while there is none
+	// (or only one by someone not among the approvers).
+	decided := func() (by string, done bool, err error) {
+		a, _ := r.opts.store().Approval(ctx, r.id, n.Addr)
+		if a == nil {
+			return "", false, nil
+		}
+		who := a.By
+		if a.As != "" {
+			who = a.As + " (" + a.By + ")"
+		}
+		if !g.MayDecide(a.Name()) {
+			if !ignored[who] {
+				ignored[who] = true
+				r.s.emit(Event{Type: EvLog, Node: n.Addr, Message: fmt.Sprintf("ignoring the decision of %s: %s may be decided only by %s", who, n.Addr, strings.Join(g.Approvers, ", "))})
+			}
+			return "", false, nil
+		}
+		return who, true, k.decide(r, who, a.Rejected(), a.Reason)
+	}
+	if by, ok, err := decided(); ok {
+		return by, err
 	}
 	msg := k.message()
-	r.s.emit(Event{Type: EvWaiting, Node: n.Addr, Message: fmt.Sprintf("%s\nTo approve: upgrader approve -state-dir %s %s %s", msg, r.opts.StateDir, r.id, n.Addr)})
+	wait := fmt.Sprintf("%s\nTo approve: upgrader approve -state-dir %s %s %s\nTo reject:  upgrader reject -state-dir %s %s %s -reason \"...\"",
+		msg, r.opts.StateDir, r.id, n.Addr, r.opts.StateDir, r.id, n.Addr)
+	if len(g.Approvers) > 0 {
+		wait += "\nApprovers: " + strings.Join(g.Approvers, ", ")
+	}
+	if g.Timeout > 0 {
+		wait += fmt.Sprintf("\nWithout a decision by %s the gate is %sd (on_timeout).", time.Now().Add(g.Timeout).UTC().Format(time.RFC3339), g.OnTimeout)
+	}
+	r.s.emit(Event{Type: EvWaiting, Node: n.Addr, Message: wait})
 	answers := make(chan error, 1)
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if r.opts.Prompt != nil {
+	me := journal.Me(r.id)
+	if r.opts.Prompt != nil && g.MayDecide(me.User) {
 		go func() {
 			ok, err := r.opts.Prompt(pctx, fmt.Sprintf("%s: %s Approve?", n.Addr, msg))
 			if err == nil && !ok {
@@ -64,6 +101,12 @@ func (k *gateNode) wait(ctx context.Context, r *run) (string, error) {
 			}
 			answers <- err
 		}()
+	}
+	var timeout <-chan time.Time
+	if g.Timeout > 0 {
+		t := time.NewTimer(g.Timeout)
+		defer t.Stop()
+		timeout = t.C
 	}
 	tick := time.NewTicker(r.opts.approvalPoll())
 	defer tick.Stop()
@@ -75,13 +118,30 @@ func (k *gateNode) wait(ctx context.Context, r *run) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			me := journal.Me(r.id)
 			by := me.User + "@" + me.Host + " (terminal)"
-			return by, r.journal(journal.Event{Type: journal.Approved, Node: n.Addr}, evData{By: by})
+			return by, k.decide(r, by, false, "")
+		case <-timeout:
+			by := fmt.Sprintf("timeout (no decision within %s; on_timeout = %q)", g.Timeout, g.OnTimeout)
+			return by, k.decide(r, by, g.OnTimeout != "approve", "no decision within "+g.Timeout.String())
 		case <-tick.C:
-			if a, _ := r.opts.store().Approval(ctx, r.id, n.Addr); a != nil {
-				return a.By, r.journal(journal.Event{Type: journal.Approved, Node: n.Addr}, evData{By: a.By})
+			if by, ok, err := decided(); ok {
+				return by, err
 			}
 		}
 	}
+}
+
+// decide journals the decision; a rejection is the gate's error.
+func (k *gateNode) decide(r *run, by string, rejected bool, reason string) error {
+	if !rejected {
+		return r.journal(journal.Event{Type: journal.Approved, Node: k.n.Addr}, evData{By: by, Message: "by " + by})
+	}
+	msg := "by " + by
+	if reason != "" {
+		msg += ": " + reason
+	}
+	if err := r.journal(journal.Event{Type: journal.Rejected, Node: k.n.Addr}, evData{By: by, Message: msg}); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s: rejected %s", k.n.Addr, msg)
 }

@@ -1,0 +1,4 @@
+gate "go" {
+  message   = "Change board: go?"
+  approvers = ["bob"]
+}
