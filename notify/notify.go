@@ -28,6 +28,7 @@ import (
 
 	"github.com/upgrader-dev/upgrader/executor"
 	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/executor/runstore"
 	"github.com/upgrader-dev/upgrader/lang"
 	"github.com/upgrader-dev/upgrader/modules"
 	"github.com/upgrader-dev/upgrader/modules/observe"
@@ -513,18 +514,18 @@ func ReadFailures(stateDir, run string) []Failure {
 const NotifyFailed = "notify_failed"
 
 // JournalFailures appends a notify_failed event per failure to the run's
-// journal once the run has ended (its failures at the end are known only
-// then), holding the state directory's lock while it does.
-func JournalFailures(stateDir, run string, fs []Failure) error {
+// journal in store once the run has ended (its failures at the end are
+// known only then), holding the run's lock while it does.
+func JournalFailures(ctx context.Context, store runstore.Store, run string, fs []Failure) error {
 	if len(fs) == 0 {
 		return nil
 	}
-	lock, err := journal.Acquire(stateDir, run)
+	lock, err := store.TakeOver(ctx, run)
 	if err != nil {
 		return err
 	}
 	defer lock.Release()
-	w, _, err := journal.Create(journal.Path(stateDir, run))
+	w, _, err := lock.Open(ctx)
 	if err != nil {
 		return err
 	}

@@ -190,7 +190,11 @@ func executeRun(ctx context.Context, stdout, stderr io.Writer, c *common, st vie
 				fmt.Fprintf(stderr, "upgrader: warning: notify %q: %s not delivered (%d attempts): %s\n", f.Notify, f.Event, f.Attempts, f.Error)
 			}
 			if len(fails) > 0 && fails[0].Run != "" {
-				if err := notify.JournalFailures(stateDir, fails[0].Run, fails); err != nil {
+				store := opts.Store
+				if store == nil {
+					store = runstore.OpenLocal(stateDir)
+				}
+				if err := notify.JournalFailures(context.Background(), store, fails[0].Run, fails); err != nil {
 					fmt.Fprintf(stderr, "upgrader: warning: journaling the failed notifications: %s\n", err)
 				}
 			}
