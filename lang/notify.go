@@ -2,7 +2,9 @@ package lang
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,9 +102,9 @@ func (l *loader) decodeNotifies() {
 						}
 						ev := e.AsString()
 						if _, ok := NotifyEvents[ev]; !ok {
-							detail := fmt.Sprintf("%q is not an event upgrader notifies. Known events: %s.", ev, strings.Join(sortedKeys(NotifyEvents), ", "))
-							if s := suggest(ev, sortedKeys(NotifyEvents)); s != "" {
-								detail = fmt.Sprintf("%q is not an event upgrader notifies. Did you mean %q? Known events: %s.", ev, s, strings.Join(sortedKeys(NotifyEvents), ", "))
+							detail := fmt.Sprintf("%q is not an event upgrader notifies. Known events: %s.", ev, strings.Join(slices.Sorted(maps.Keys(NotifyEvents)), ", "))
+							if s := suggest(ev, slices.Sorted(maps.Keys(NotifyEvents))); s != "" {
+								detail = fmt.Sprintf("%q is not an event upgrader notifies. Did you mean %q? Known events: %s.", ev, s, strings.Join(slices.Sorted(maps.Keys(NotifyEvents)), ", "))
 							}
 							l.errorf(a.Expr.Range(), "Unknown event", "%s", detail)
 							continue
