@@ -237,6 +237,55 @@ func TestActiveStandby_usersSeeErrorsViaPrometheus(t *testing.T) {
 	t.Logf("observe.standby: %d host samples (within bounds), %d metric lines, highest error ratio %.3f", samples, metrics, maxRatio)
 }
 
+// Scenario 3c: the world's Prometheus dies during the standby window. The
+// error-ratio metric has no data; on_no_data = "inconclusive" makes that a
+// breach once it lasts breach_for (3 s): the run does not hang, rolls back,
+// and the journal says why (the last interval's outcome and the failure).
+func TestActiveStandby_prometheusDownDuringWindow(t *testing.T) {
+	need(t)
+	t.Parallel()
+	w := newWorld(t)
+	b := w.snapshot()
+	go func() {
+		// The standby window is reached about 30-60 s into the run; stop
+		// Prometheus once the window has started.
+		deadline := time.Now().Add(4 * time.Minute)
+		for time.Now().Before(deadline) {
+			for _, e := range w.journal() {
+				if e.Type == "node_started" && e.Node == "observe.standby" {
+					time.Sleep(2 * time.Second)
+					w.env.Prom.Down()
+					return
+				}
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	r := w.apply("-var", "standby_observation=3m", "-var", "primary_observation=4s")
+	w.expectRolledBack(b, r)
+	if took := time.Since(start); took > 3*time.Minute {
+		t.Errorf("the run took %v: it waited out the window instead of failing", took)
+	}
+	var failure string
+	var checkpoints int
+	for _, e := range w.journal() {
+		if e.Type == "node_failed" && e.Node == "observe.standby" {
+			failure = string(e.Data)
+		}
+		if e.Type == "checkpoint" && strings.Contains(string(e.Data), `no data: metric_source`) {
+			checkpoints++
+		}
+	}
+	if !strings.Contains(failure, `metric \"error_ratio\": no data (on_no_data = \"inconclusive\") since`) || !strings.Contains(failure, "not reachable") {
+		t.Errorf("observe.standby's failure in the journal:\n%s", failure)
+	}
+	if checkpoints < 2 {
+		t.Errorf("%d checkpoints in the journal record the intervals without data, want every one (>= 2)", checkpoints)
+	}
+	t.Logf("failure: %.400s", failure)
+}
+
 // Scenario 4 (10.1 + escalate): the primary misbehaves during its
 // observation; traffic goes to the standby, which has the same faulty build,
 // so the problem persists and everything is rolled back to v1.
