@@ -38,6 +38,13 @@ func StatusOf(ctx context.Context, store runstore.Store, run string, cfg *lang.C
 	if err != nil {
 		return nil, err
 	}
+	return StatusOfReplayed(ctx, store, rs, cfg), nil
+}
+
+// StatusOfReplayed is StatusOf for a run already replayed (a long run's
+// journal is read once).
+func StatusOfReplayed(ctx context.Context, store runstore.Store, rs *RunState, cfg *lang.Config) *Status {
+	run := rs.ID
 	s := &Status{Run: run, Dir: rs.Dir, Outcome: rs.Outcome, Started: rs.Started, Finished: rs.Finished, Error: rs.Error, Left: rs.Left}
 	if rs.Torn != nil {
 		s.Torn = rs.Torn.String()
@@ -64,5 +71,5 @@ func StatusOf(ctx context.Context, store runstore.Store, run string, cfg *lang.C
 		cfg = &lang.Config{Nodes: map[string]*lang.Node{}}
 	}
 	s.Nodes = nodeSummaries(cfg, rs)
-	return s, nil
+	return s
 }

@@ -38,16 +38,17 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	run := ref.run
 	// The configuration lists the nodes that have not started; status works without it.
 	var cfg *lang.Config
-	if rs, err := executor.ReplayFrom(ctx, ref.store, run); err == nil && ref.configDir(rs) != "" {
-		if cf, _, ok := loadRunConfig(ref.configDir(rs), &c, append(rs.VarArgs, c.vars...), append(rs.VarFiles, c.varFiles...), false, io.Discard); ok {
-			cfg = cf
-		}
-	}
-	s, err := executor.StatusOf(ctx, ref.store, run, cfg)
+	rs, err := executor.ReplayFrom(ctx, ref.store, run)
 	if err != nil {
 		fmt.Fprintf(stderr, "upgrader status: %s\n", err)
 		return exitInvalid
 	}
+	if ref.configDir(rs) != "" {
+		if cf, _, ok := loadRunConfig(ref.configDir(rs), &c, append(rs.VarArgs, c.vars...), append(rs.VarFiles, c.varFiles...), false, io.Discard); ok {
+			cfg = cf
+		}
+	}
+	s := executor.StatusOfReplayed(ctx, ref.store, rs, cfg)
 	windows, _ := observe.SummarizeFrom(func(fn func([]byte) error) error { return ref.store.Samples(ctx, run, fn) })
 	failed := notify.ReadFailures(ref.stateDir, run)
 	if c.json {
