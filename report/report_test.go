@@ -194,3 +194,44 @@ func TestBuild_missingRun(t *testing.T) {
 		t.Error("no error for a run that does not exist")
 	}
 }
+
+// A run still going (its lock held by a live process) is reported as a
+// snapshot: state running, its open node's bar reaching the snapshot's time.
+func TestBuild_runningSnapshot(t *testing.T) {
+	stateDir, run := longRun(t, 1)
+	// cut the journal before the window failed: the window is still open
+	b, err := os.ReadFile(journal.Path(stateDir, run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	if err := os.WriteFile(journal.Path(stateDir, run), bytes.Join(lines[:2], nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := journal.Acquire(stateDir, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	rep, err := Build(Input{StateDir: stateDir, Run: run, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status.State != "running" {
+		t.Fatalf("state %s, want running", rep.Status.State)
+	}
+	var row *Row
+	for _, r := range rep.Rows {
+		if r.Node == "observe.soak" {
+			row = r
+		}
+	}
+	if row == nil || row.Run == nil || !row.Run.Open || !row.Run.End.Equal(now) {
+		t.Fatalf("the open window's bar: %+v", row)
+	}
+	var out bytes.Buffer
+	if err := rep.HTML(&out); err != nil || !strings.Contains(out.String(), "a snapshot taken") || !strings.Contains(out.String(), "still going") {
+		t.Errorf("the page does not say it is a snapshot (%v)", err)
+	}
+}
