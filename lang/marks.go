@@ -1,10 +1,15 @@
 package lang
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
 // After marks a value known only after the node Node has run (at plan time
@@ -148,5 +153,31 @@ func leafStrings(v cty.Value, out []string) []string {
 		}
 		return true, nil
 	})
+	return out
+}
+
+// SensitiveDigests returns, for each sensitive variable with a known value,
+// the hex HMAC-SHA256 of its value under key: enough to tell that a value
+// changed (a saved plan gone stale, a resume given another value) without
+// storing anything that lets a reader of plans or journals test guesses
+// (the key stays in the state directory).
+func (c *Config) SensitiveDigests(key []byte) map[string]string {
+	out := map[string]string{}
+	for name, v := range c.Variables {
+		if !v.Sensitive || !v.Value.IsWhollyKnown() {
+			continue
+		}
+		raw, _ := v.Value.UnmarkDeep()
+		if raw.IsNull() {
+			continue
+		}
+		js, err := ctyjson.Marshal(raw, raw.Type())
+		if err != nil {
+			continue
+		}
+		m := hmac.New(sha256.New, key)
+		fmt.Fprintf(m, "%s\x00%s", name, js)
+		out[name] = hex.EncodeToString(m.Sum(nil))
+	}
 	return out
 }
