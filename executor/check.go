@@ -107,7 +107,7 @@ func (r *run) checkOnce(ctx context.Context, n *lang.Node) error {
 			pctx, cancel = context.WithTimeout(ctx, n.Check.Timeout)
 		}
 		err := protect(func() error {
-			return mod.Check(pctx, &modules.Request{Config: mc, Node: n.Addr, Index: i, Env: r.env(n.Addr, ""), Log: lw})
+			return mod.Check(pctx, &modules.Request{Config: mc, Secrets: secretsOf(r.cfg), Node: n.Addr, Index: i, Env: r.env(n.Addr, ""), Log: lw})
 		})
 		cancel()
 		if err != nil {

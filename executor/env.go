@@ -49,6 +49,8 @@ func (s *session) emit(ev Event) {
 	if ev.Run == "" {
 		ev.Run = s.runID
 	}
+	sec := secretsOf(s.cfg)
+	ev.Message, ev.Error, ev.Skipped = sec.Redact(ev.Message), sec.Redact(ev.Error), sec.Redact(ev.Skipped)
 	s.obsMu.Lock()
 	defer s.obsMu.Unlock()
 	s.opts.Observer(ev)

@@ -40,6 +40,8 @@ func evalScope(cfg *lang.Config, info lang.RunInfo, outs map[string]map[string]c
 // decode decodes a module body into a modules.Config.
 func decode(cfg *lang.Config, body hcl.Body, spec hcldec.Spec, decl hcl.Range, ctx *hcl.EvalContext) (*modules.Config, hcl.Diagnostics) {
 	val, ranges, ds := lang.DecodeBody(body, spec, ctx)
+	// what functions computed from sensitive values is known before the module runs
+	secretsOf(cfg).Add(lang.SensitiveStrings(val)...)
 	return &modules.Config{Value: val, Ranges: ranges, DeclRange: decl, Dir: cfg.Dir, Functions: cfg.PureFunctions()}, ds
 }
 

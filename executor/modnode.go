@@ -112,7 +112,7 @@ func (k *moduleNode) plan(ctx context.Context, s *session, pn *PlanNode, ectx *h
 	} else if s.opts.Hosts != nil {
 		lw := &strings.Builder{}
 		mp, err := planSafely(func() (*modules.Plan, error) {
-			return k.mod.Plan(ctx, &modules.Request{Config: mc, Node: n.Addr, Index: -1, Env: &env{s: s, node: n.Addr, planOnly: true}, Log: lw})
+			return k.mod.Plan(ctx, &modules.Request{Config: mc, Secrets: secretsOf(s.cfg), Node: n.Addr, Index: -1, Env: &env{s: s, node: n.Addr, planOnly: true}, Log: lw})
 		})
 		fillAction(a, mp, err, cfg)
 		if mp != nil && len(mp.Outputs) > 0 {
@@ -141,7 +141,7 @@ func (k *moduleNode) apply(ctx context.Context, r *run, _ []string) (*modules.Ou
 	}
 	lw := &logWriter{r: r, node: n.Addr}
 	defer lw.flush()
-	req := &modules.Request{Config: mc, Node: n.Addr, Index: -1, Env: r.env(n.Addr, ""), Log: lw,
+	req := &modules.Request{Config: mc, Secrets: secretsOf(r.cfg), Node: n.Addr, Index: -1, Env: r.env(n.Addr, ""), Log: lw,
 		Record: func(state json.RawMessage) error {
 			return r.journal(journal.Event{Type: journal.UndoState, Node: n.Addr}, evData{State: state})
 		}}
@@ -190,6 +190,6 @@ func (k *moduleNode) undo(ctx context.Context, r *run, ns *NodeState) error {
 		}
 		lw := &logWriter{r: r, node: n.Addr}
 		defer lw.flush()
-		return u.Undo(ctx, &modules.Request{Config: mc, Node: n.Addr, Index: -1, Env: r.env(n.Addr, ""), Log: lw, Record: noRecord}, ns.Undo)
+		return u.Undo(ctx, &modules.Request{Config: mc, Secrets: secretsOf(r.cfg), Node: n.Addr, Index: -1, Env: r.env(n.Addr, ""), Log: lw, Record: noRecord}, ns.Undo)
 	})
 }

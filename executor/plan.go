@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -276,6 +277,9 @@ func LoadSavedPlan(path string) (*SavedPlan, bool, error) {
 	if err != nil || fi.IsDir() {
 		return nil, false, nil
 	}
+	if fi.Size() > maxSavedPlan {
+		return nil, false, fmt.Errorf("%s is not a saved plan: %d bytes, more than any plan holds", path, fi.Size())
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, false, err
@@ -284,8 +288,27 @@ func LoadSavedPlan(path string) (*SavedPlan, bool, error) {
 	if json.Unmarshal(b, &sp) != nil || sp.Format != SavedPlanFormat {
 		return nil, false, fmt.Errorf("%s is neither a configuration directory nor a saved plan (upgrader plan -out FILE)", path)
 	}
+	// A plan file is outside input (edited, truncated, crafted): what apply
+	// relies on must be there and well formed.
+	damaged := func(why string) (*SavedPlan, bool, error) {
+		return nil, false, fmt.Errorf("%s is a damaged saved plan (%s); make a new one with upgrader plan -out FILE", path, why)
+	}
+	switch {
+	case sp.Plan == nil:
+		return damaged("no plan in it")
+	case !filepath.IsAbs(sp.Dir):
+		return damaged(fmt.Sprintf("dir %q is not an absolute path", sp.Dir))
+	}
+	for _, a := range sp.VarArgs {
+		if name, _, ok := strings.Cut(a, "="); !ok || strings.TrimSpace(name) == "" {
+			return damaged(fmt.Sprintf("var_args entry %q is not NAME=VALUE", a))
+		}
+	}
 	return &sp, true, nil
 }
+
+// maxSavedPlan bounds what LoadSavedPlan reads.
+const maxSavedPlan = 256 << 20
 
 // Stale compares a saved plan with a fresh one; it returns every difference
 // (config hash, then each probed fact), none when the saved plan still holds.

@@ -1,33 +1,99 @@
 package executor
 
 import (
+	"bytes"
+	"encoding/json"
+	"runtime"
+	"strconv"
 	"strings"
-
-	"github.com/zclconf/go-cty/cty"
+	"sync"
+	"weak"
 
 	"github.com/upgrader-dev/upgrader/lang"
+	"github.com/upgrader-dev/upgrader/modules"
 )
 
 // This file keeps sensitive values out of everything a run shows or
 // records: events, the journal, plans, saved plans.
 
-// redact hides the values of sensitive variables in any text shown or journaled.
+// Redaction decides by marks where a value is shown (FormatValue,
+// lang.Redact); text that modules produced from raw values (errors, command
+// output, messages, undo state) is scrubbed with the configuration's
+// modules.Secrets: every sensitive variable and local, and every sensitive
+// string of a body decoded for a module (decode adds them), in all the forms
+// Secrets knows. The journal and the observer get everything through
+// redactJSON and session.emit, so no path around them exists.
+
+// secretSets holds one modules.Secrets per configuration, dropped with it.
+var secretSets sync.Map // weak.Pointer[lang.Config] -> *modules.Secrets
+
+// secretsOf returns cfg's set of sensitive strings (nil for a nil cfg).
+func secretsOf(cfg *lang.Config) *modules.Secrets {
+	if cfg == nil {
+		return nil
+	}
+	key := weak.Make(cfg)
+	if s, ok := secretSets.Load(key); ok {
+		return s.(*modules.Secrets)
+	}
+	s := modules.NewSecrets()
+	for _, v := range cfg.Variables {
+		val := v.Value
+		if v.Sensitive {
+			val = val.Mark(lang.SensitiveMark)
+		}
+		s.Add(lang.SensitiveStrings(val)...)
+	}
+	for _, v := range cfg.Locals {
+		s.Add(lang.SensitiveStrings(v)...)
+	}
+	got, loaded := secretSets.LoadOrStore(key, s)
+	if !loaded {
+		runtime.AddCleanup(cfg, func(k weak.Pointer[lang.Config]) { secretSets.Delete(k) }, key)
+	}
+	return got.(*modules.Secrets)
+}
+
+// redact hides sensitive strings in any text shown or journaled.
 func (r *run) redact(s string) string { return redactWith(r.cfg, s) }
 
-func redactWith(cfg *lang.Config, s string) string {
-	for _, v := range cfg.Variables {
-		if !v.Sensitive {
-			continue
-		}
-		val, _ := v.Value.UnmarkDeep()
-		if !val.IsKnown() || val.IsNull() || val.Type() != cty.String {
-			continue
-		}
-		if sv := val.AsString(); len(sv) >= 3 {
-			s = strings.ReplaceAll(s, sv, "(sensitive)")
-		}
+func redactWith(cfg *lang.Config, s string) string { return secretsOf(cfg).Redact(s) }
+
+// redactJSON scrubs every string value (not the keys: a secret that happens
+// to be a field name must not change the structure) of a JSON document.
+func redactJSON(sec *modules.Secrets, b []byte) []byte {
+	if sec.Empty() || len(b) == 0 {
+		return b
 	}
-	return s
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return []byte(strconv.Quote(sec.Redact(string(b))))
+	}
+	var walk func(any) any
+	walk = func(x any) any {
+		switch x := x.(type) {
+		case string:
+			return sec.Redact(x)
+		case map[string]any:
+			for k, e := range x {
+				x[k] = walk(e)
+			}
+		case []any:
+			for i, e := range x {
+				x[i] = walk(e)
+			}
+		}
+		return x
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(walk(v)) != nil {
+		return b
+	}
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n"))
 }
 
 // publicVars renders non-sensitive variable values for the journal.

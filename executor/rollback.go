@@ -189,7 +189,7 @@ func (r *run) runRollbackBlock(ctx context.Context, n *lang.Node, blocks []*lang
 			if ds.HasErrors() {
 				return diags.Err(ds)
 			}
-			_, err := mod.Apply(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: h, Index: i, Env: r.env(n.Addr, h), Log: lw, Record: noRecord})
+			_, err := mod.Apply(ctx, &modules.Request{Config: mc, Secrets: secretsOf(r.cfg), Node: n.Addr, Host: h, Index: i, Env: r.env(n.Addr, h), Log: lw, Record: noRecord})
 			if err != nil {
 				return onHost(h, fmt.Errorf("rollback %s #%d (%s): %w", blk.Kind, i+1, rangeString(blk.DeclRange), err))
 			}

@@ -160,6 +160,7 @@ func (r *run) journal(ev journal.Event, d evData) error {
 	if err != nil {
 		return err
 	}
+	b = redactJSON(secretsOf(r.cfg), b)
 	if string(b) != "{}" {
 		ev.Data = b
 	}

@@ -113,7 +113,7 @@ func (k *stepNode) plan(ctx context.Context, s *session, pn *PlanNode, ectx *hcl
 					a.Error = fmt.Sprintf("no module for action %q", blk.Kind)
 				case s.opts.Hosts != nil && h != "":
 					mp, err := planSafely(func() (*modules.Plan, error) {
-						return mod.Plan(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: h, Index: i,
+						return mod.Plan(ctx, &modules.Request{Config: mc, Secrets: secretsOf(s.cfg), Node: n.Addr, Host: h, Index: i,
 							Env: &env{s: s, node: n.Addr, host: h, planOnly: true}, Log: &strings.Builder{}})
 					})
 					fillAction(a, mp, err, cfg)
@@ -202,7 +202,7 @@ func (k *stepNode) runActions(ctx context.Context, r *run, host string) (bool, e
 		if err := r.journal(journal.Event{Type: journal.ActionStarted, Node: n.Addr, Host: host, Index: idx}, evData{Kind: blk.Kind}); err != nil {
 			return changed, err
 		}
-		req := &modules.Request{Config: mc, Node: n.Addr, Host: host, Index: i, Env: r.env(n.Addr, host), Log: lw,
+		req := &modules.Request{Config: mc, Secrets: secretsOf(r.cfg), Node: n.Addr, Host: host, Index: i, Env: r.env(n.Addr, host), Log: lw,
 			Record: func(state json.RawMessage) error {
 				return r.journal(journal.Event{Type: journal.UndoState, Node: n.Addr, Host: host, Index: journal.Idx(i)}, evData{State: state})
 			}}
@@ -326,7 +326,7 @@ func (k *stepNode) undo(ctx context.Context, r *run, ns *NodeState) error {
 			if ds.HasErrors() {
 				return diags.Err(ds)
 			}
-			err := u.Undo(ctx, &modules.Request{Config: mc, Node: n.Addr, Host: a.Host, Index: a.Index, Env: r.env(n.Addr, a.Host), Log: lw, Record: noRecord}, a.State)
+			err := u.Undo(ctx, &modules.Request{Config: mc, Secrets: secretsOf(r.cfg), Node: n.Addr, Host: a.Host, Index: a.Index, Env: r.env(n.Addr, a.Host), Log: lw, Record: noRecord}, a.State)
 			if err != nil {
 				return onHost(a.Host, fmt.Errorf("undo of %s #%d (%s): %w", blk.Kind, a.Index+1, rangeString(blk.DeclRange), err))
 			}

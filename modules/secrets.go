@@ -64,6 +64,16 @@ func (s *Secrets) Add(values ...string) {
 	}
 }
 
+// Empty reports whether the set holds nothing to scrub.
+func (s *Secrets) Empty() bool {
+	if s == nil {
+		return true
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.forms) == 0
+}
+
 // Values returns the values added, sorted (not their derived forms).
 func (s *Secrets) Values() []string {
 	if s == nil {

@@ -36,7 +36,7 @@ go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime 60s ./lang/
 step "fuzz the journal reader for 20s: no input may panic, a complete line is never taken for torn"
 go test -run '^$' -fuzz '^FuzzRead$' -fuzztime 20s ./executor/journal/
 
-step "fuzz the saved-plan reader for 10s: any file given to apply is a saved plan or an error"
+step "fuzz the saved-plan reader for 10s: any file given to apply is a saved plan or an error; an accepted one is well formed"
 go test -run '^$' -fuzz '^FuzzLoadSavedPlan$' -fuzztime 10s ./executor/
 
 step "benchmarks, quick mode (they must keep running; numbers are in BENCHMARKS.md)"
