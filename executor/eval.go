@@ -40,8 +40,13 @@ func evalScope(cfg *lang.Config, info lang.RunInfo, outs map[string]map[string]c
 // decode decodes a module body into a modules.Config.
 func decode(cfg *lang.Config, body hcl.Body, spec hcldec.Spec, decl hcl.Range, ctx *hcl.EvalContext) (*modules.Config, hcl.Diagnostics) {
 	val, ranges, ds := lang.DecodeBody(body, spec, ctx)
-	// what functions computed from sensitive values is known before the module runs
-	secretsOf(cfg).Add(lang.SensitiveStrings(val)...)
+	// what functions computed from sensitive values is known before the
+	// module runs, the parts of a command as well as the whole
+	if lang.IsSensitive(val) {
+		sec := secretsOf(cfg)
+		sec.Add(lang.SensitiveStrings(val)...)
+		sec.Add(lang.SensitiveParts(body, ctx)...)
+	}
 	return &modules.Config{Value: val, Ranges: ranges, DeclRange: decl, Dir: cfg.Dir, Functions: cfg.PureFunctions()}, ds
 }
 

@@ -84,9 +84,12 @@ type evData struct {
 	Vars       map[string]string `json:"vars,omitempty"`
 	VarArgs    []string          `json:"var_args,omitempty"`
 	VarFiles   []string          `json:"var_files,omitempty"`
-	Version    string            `json:"version,omitempty"`
-	PID        int               `json:"pid,omitempty"`
-	By         string            `json:"by,omitempty"` // user@host (run_started, approved)
+	// SensitiveDigests: keyed digests of the sensitive variables' values
+	// (SensitiveDigests), so resume and rollback notice a missing or other value.
+	SensitiveDigests map[string]string `json:"sensitive_digests,omitempty"`
+	Version          string            `json:"version,omitempty"`
+	PID              int               `json:"pid,omitempty"`
+	By               string            `json:"by,omitempty"` // user@host (run_started, approved)
 
 	// node_started, action_started
 	Kind  string   `json:"kind,omitempty"`

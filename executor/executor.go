@@ -67,6 +67,9 @@ type Options struct {
 	RunID string
 	// Version is upgrader's version, recorded in run_started.
 	Version string
+	// Force lets rollback continue a run whose sensitive variables differ
+	// from those it started with (resume has ResumeOptions.Force).
+	Force bool
 }
 
 func (o *Options) store() runstore.Store {

@@ -30,6 +30,9 @@ type Plan struct {
 
 	// Facts are what the probes saw, by "NODE HOST #INDEX" (saved plans).
 	Facts map[string]map[string]string `json:"facts,omitempty"`
+	// SensitiveDigests are keyed digests of the sensitive values planned
+	// with (not offline): a saved plan is stale when one differs.
+	SensitiveDigests map[string]string `json:"sensitive_digests,omitempty"`
 }
 
 // PlanNode is one node of a plan.
@@ -83,6 +86,11 @@ func MakePlan(ctx context.Context, opts Options) (*Plan, error) {
 	}
 	p := &Plan{ConfigHash: cfg.Hash, Dir: cfg.Dir, Offline: opts.Hosts == nil, Phases: cfg.PhaseOrder,
 		Vars: map[string]string{}, Facts: map[string]map[string]string{}}
+	if !p.Offline {
+		if p.SensitiveDigests, err = SensitiveDigests(cfg, opts.StateDir); err != nil {
+			return nil, err
+		}
+	}
 	for name, v := range cfg.Variables {
 		if v.Sensitive {
 			p.Vars[name] = "(sensitive)"
@@ -307,6 +315,37 @@ func LoadSavedPlan(path string) (*SavedPlan, bool, error) {
 	return &sp, true, nil
 }
 
+// digestDiffs says which sensitive variables differ between two sets of
+// digests, by name only.
+func digestDiffs(was, now map[string]string) []string {
+	names := map[string]bool{}
+	for n := range was {
+		names[n] = true
+	}
+	for n := range now {
+		names[n] = true
+	}
+	var sorted []string
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	var diffs []string
+	for _, n := range sorted {
+		a, aok := was[n]
+		b, bok := now[n]
+		switch {
+		case aok && !bok:
+			diffs = append(diffs, fmt.Sprintf("sensitive variable %s was set when planned and is not now", n))
+		case !aok && bok:
+			diffs = append(diffs, fmt.Sprintf("sensitive variable %s is set now and was not when planned", n))
+		case a != b:
+			diffs = append(diffs, fmt.Sprintf("sensitive variable %s has another value than when planned", n))
+		}
+	}
+	return diffs
+}
+
 // maxSavedPlan bounds what LoadSavedPlan reads.
 const maxSavedPlan = 256 << 20
 
@@ -317,6 +356,11 @@ func (sp *SavedPlan) Stale(now *Plan) []string {
 	if sp.ConfigHash != now.ConfigHash {
 		diffs = append(diffs, fmt.Sprintf("configuration changed (hash %.12s when planned, %.12s now)", sp.ConfigHash, now.ConfigHash))
 	}
+	var was map[string]string
+	if sp.Plan != nil {
+		was = sp.Plan.SensitiveDigests
+	}
+	diffs = append(diffs, digestDiffs(was, now.SensitiveDigests)...)
 	keys := map[string]bool{}
 	for k := range sp.Facts {
 		keys[k] = true

@@ -2,7 +2,12 @@ package executor
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -71,6 +76,14 @@ func redactJSON(sec *modules.Secrets, b []byte) []byte {
 	if dec.Decode(&v) != nil {
 		return []byte(strconv.Quote(sec.Redact(string(b))))
 	}
+	// Undo state stays as the module wrote it: scrubbing it would break the
+	// undo (a path that happens to hold a secret's text); modules record
+	// what re-evaluation needs, never a secret (DESIGN.md).
+	var state any
+	if m, ok := v.(map[string]any); ok {
+		state = m["state"]
+		delete(m, "state")
+	}
 	var walk func(any) any
 	walk = func(x any) any {
 		switch x := x.(type) {
@@ -90,7 +103,11 @@ func redactJSON(sec *modules.Secrets, b []byte) []byte {
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
-	if enc.Encode(walk(v)) != nil {
+	v = walk(v)
+	if m, ok := v.(map[string]any); ok && state != nil {
+		m["state"] = state
+	}
+	if enc.Encode(v) != nil {
 		return b
 	}
 	return bytes.TrimSuffix(out.Bytes(), []byte("\n"))
@@ -119,4 +136,70 @@ func publicVarArgs(cfg *lang.Config, args []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// SensitiveDigests returns the keyed digests of cfg's sensitive variables
+// (lang.Config.SensitiveDigests) under the state directory's key, which is
+// made on first use; nil when there are no sensitive values.
+func SensitiveDigests(cfg *lang.Config, stateDir string) (map[string]string, error) {
+	has := false
+	for _, v := range cfg.Variables {
+		has = has || v.Sensitive
+	}
+	if !has || stateDir == "" {
+		return nil, nil
+	}
+	key, err := digestKey(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.SensitiveDigests(key), nil
+}
+
+// digestKey reads STATE/secret.key, making it (32 random bytes, 0600) when
+// it does not exist: written under a temporary name and linked into place,
+// so two runs starting at once end with one key and nobody reads half of one.
+func digestKey(stateDir string) ([]byte, error) {
+	path := filepath.Join(stateDir, "secret.key")
+	if key, err := os.ReadFile(path); err == nil && len(key) == 32 {
+		return key, nil
+	} else if err == nil {
+		return nil, fmt.Errorf("%s is damaged (%d bytes, not 32): remove it (saved plans and unfinished runs then need their sensitive values given again and -force)", path, len(key))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(stateDir, ".secret.key.*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(key)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Link(f.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, err
+	}
+	return digestKeyRead(path)
+}
+
+func digestKeyRead(path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if err == nil && len(key) != 32 {
+		err = fmt.Errorf("%s is damaged (%d bytes, not 32)", path, len(key))
+	}
+	return key, err
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/upgrader-dev/upgrader/executor/journal"
@@ -16,6 +18,53 @@ type ConfigChangedError struct{ Run, Was, Now string }
 
 func (e *ConfigChangedError) Error() string {
 	return fmt.Sprintf("the configuration changed since run %s started (hash %.12s, now %.12s); resume with -force to continue with the new one", e.Run, e.Was, e.Now)
+}
+
+// SensitiveChangedError refuses to resume or roll back a run without the
+// sensitive values it started with: its undo and its remaining nodes would
+// run with other ones (a default, an empty value) without a word.
+type SensitiveChangedError struct {
+	Run, Verb       string
+	Missing, Differ []string
+}
+
+func (e *SensitiveChangedError) Error() string {
+	var parts []string
+	if len(e.Missing) > 0 {
+		parts = append(parts, fmt.Sprintf("%s not set now", strings.Join(e.Missing, ", ")))
+	}
+	if len(e.Differ) > 0 {
+		parts = append(parts, fmt.Sprintf("%s set to another value", strings.Join(e.Differ, ", ")))
+	}
+	return fmt.Sprintf("run %s started with sensitive values that are missing or different: %s. Give each the value the run started with (-var NAME=VALUE, -var-file, or UPGRADER_VAR_NAME), or %s -force to continue with the values given now",
+		e.Run, strings.Join(parts, "; "), e.Verb)
+}
+
+// sensitiveUnchanged compares the sensitive values given now with the
+// digests the run journaled when it started.
+func sensitiveUnchanged(st *RunState, opts *Options, verb string) error {
+	if len(st.SensitiveDigests) == 0 {
+		return nil
+	}
+	now, err := SensitiveDigests(opts.Config, opts.StateDir)
+	if err != nil {
+		return err
+	}
+	e := &SensitiveChangedError{Run: st.ID, Verb: verb}
+	for name, was := range st.SensitiveDigests {
+		switch is, ok := now[name]; {
+		case !ok:
+			e.Missing = append(e.Missing, "var."+name)
+		case is != was:
+			e.Differ = append(e.Differ, "var."+name)
+		}
+	}
+	if len(e.Missing)+len(e.Differ) == 0 {
+		return nil
+	}
+	sort.Strings(e.Missing)
+	sort.Strings(e.Differ)
+	return e
 }
 
 // UnsafeResumeError: a node was in flight when upgrader died and repeating it is not known to be safe.
@@ -85,6 +134,9 @@ func Resume(ctx context.Context, opts Options, id string, ro ResumeOptions) (*Su
 		if st.ConfigHash != opts.Config.Hash && !ro.Force {
 			return &ConfigChangedError{Run: id, Was: st.ConfigHash, Now: opts.Config.Hash}
 		}
+		if err := sensitiveUnchanged(st, &opts, "resume"); err != nil && !ro.Force {
+			return err
+		}
 		if ro.Retry != "" {
 			if ns := st.Nodes[ro.Retry]; ns == nil || ns.State != StateRunning {
 				return fmt.Errorf("-retry %s: that node was not in flight in run %s", ro.Retry, id)
@@ -147,6 +199,9 @@ func Rollback(ctx context.Context, opts Options, id string) (*Summary, error) {
 	r, err := takeOver(ctx, &opts, id, func(st *RunState) error {
 		if st.Outcome == OutcomeRolledBack {
 			return fmt.Errorf("run %s is already rolled back", id)
+		}
+		if err := sensitiveUnchanged(st, &opts, "rollback"); err != nil && !opts.Force {
+			return err
 		}
 		return nil
 	})

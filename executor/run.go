@@ -81,9 +81,13 @@ func Apply(ctx context.Context, opts Options) (*Summary, error) {
 	r.info = lang.RunInfo{ID: id, StartedAt: now.Truncate(time.Second)}
 	me := journal.Me(id)
 	abs := opts.Config.Dir
+	digests, err := SensitiveDigests(opts.Config, opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
 	d := evData{Run: id, ConfigHash: opts.Config.Hash, Dir: abs, Vars: publicVars(opts.Config),
 		VarArgs: publicVarArgs(opts.Config, opts.Vars), VarFiles: opts.VarFiles, Version: opts.Version,
-		PID: os.Getpid(), By: me.User + "@" + me.Host}
+		SensitiveDigests: digests, PID: os.Getpid(), By: me.User + "@" + me.Host}
 	if err := r.journal(journal.Event{Type: journal.RunStarted, TS: now}, d); err != nil {
 		return nil, err
 	}

@@ -56,7 +56,7 @@ func FuzzLoadSavedPlan(f *testing.F) {
 				t.Fatalf("accepted var_args entry %q", a)
 			}
 		}
-		if d := sp.Stale(&executor.Plan{ConfigHash: sp.ConfigHash, Facts: sp.Facts}); len(d) != 0 {
+		if d := sp.Stale(&executor.Plan{ConfigHash: sp.ConfigHash, Facts: sp.Facts, SensitiveDigests: sp.Plan.SensitiveDigests}); len(d) != 0 {
 			t.Fatalf("stale against its own content: %v", d)
 		}
 		_ = sp.Stale(&executor.Plan{})

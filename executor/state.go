@@ -34,11 +34,13 @@ type RunState struct {
 	VarArgs    []string
 	VarFiles   []string
 	Vars       map[string]string
-	Started    time.Time
-	Finished   time.Time
-	Outcome    string // "" while running or when interrupted
-	Left       []string
-	Error      string
+	// SensitiveDigests of the values the run started with (SensitiveDigests).
+	SensitiveDigests map[string]string
+	Started          time.Time
+	Finished         time.Time
+	Outcome          string // "" while running or when interrupted
+	Left             []string
+	Error            string
 
 	Nodes map[string]*NodeState
 	// Order lists nodes in the order they started (newest last): the undo
@@ -112,6 +114,7 @@ func (s *RunState) Apply(ev journal.Event) error {
 	case journal.RunStarted:
 		s.ID, s.ConfigHash, s.Dir = d.Run, d.ConfigHash, d.Dir
 		s.VarArgs, s.VarFiles, s.Vars = d.VarArgs, d.VarFiles, d.Vars
+		s.SensitiveDigests = d.SensitiveDigests
 		s.Started = ev.TS
 	case journal.RunResumed:
 		s.Finished, s.Outcome, s.Left, s.Error = time.Time{}, "", nil, ""

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -179,5 +181,34 @@ func (c *Config) SensitiveDigests(key []byte) map[string]string {
 		fmt.Fprintf(m, "%s\x00%s", name, js)
 		out[name] = hex.EncodeToString(m.Sum(nil))
 	}
+	return out
+}
+
+// SensitiveParts returns the text of every sensitive value computed inside
+// body's expressions, not only their results: in
+// "app --key ${base64encode(var.token)}" the whole command is one sensitive
+// string, but the base64 text is a secret of its own that output can echo.
+// Each sub-expression that yields a sensitive value is evaluated in ctx
+// (callers do this only for bodies whose value is sensitive).
+func SensitiveParts(body hcl.Body, ctx *hcl.EvalContext) []string {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return nil
+	}
+	var out []string
+	_ = hclsyntax.VisitAll(sb, func(n hclsyntax.Node) hcl.Diagnostics {
+		e, ok := n.(hclsyntax.Expression)
+		if !ok {
+			return nil
+		}
+		switch e.(type) {
+		case *hclsyntax.LiteralValueExpr, *hclsyntax.ObjectConsKeyExpr:
+			return nil // literals hold no secret
+		}
+		if v, ds := e.Value(ctx); !ds.HasErrors() && IsSensitive(v) {
+			out = append(out, SensitiveStrings(v)...)
+		}
+		return nil
+	})
 	return out
 }

@@ -15,7 +15,7 @@ const Redacted = "(sensitive)"
 // MinSecret is the shortest value Secrets scrubs from text: shorter ones
 // would blank out ordinary words and digits. Views still hide them by their
 // marks; only free text (command output, errors) can show them.
-const MinSecret = 3
+const MinSecret = 6
 
 // Secrets is the set of sensitive strings of a run: the values of sensitive
 // variables and every string decoded from a marked value (base64encode(var.x),

@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -108,4 +109,43 @@ func HumanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// LineWriter passes w only whole lines (up to 64 KiB at once), so two
+// streams that share w (a command's stdout and stderr) never mix within a
+// line: a secret cut in two by the other stream would escape the scrubber.
+// Flush writes what is left.
+type LineWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+// Lines returns a LineWriter for w (nil: everything is dropped).
+func Lines(w io.Writer) *LineWriter { return &LineWriter{w: w} }
+
+func (l *LineWriter) Write(p []byte) (int, error) {
+	if l.w == nil {
+		return len(p), nil
+	}
+	l.buf = append(l.buf, p...)
+	end := bytes.LastIndexByte(l.buf, '\n') + 1
+	if end == 0 && len(l.buf) > 64<<10 {
+		end = len(l.buf)
+	}
+	if end > 0 {
+		_, err := l.w.Write(l.buf[:end])
+		l.buf = append(l.buf[:0], l.buf[end:]...)
+		if err != nil {
+			return len(p), err
+		}
+	}
+	return len(p), nil
+}
+
+// Flush writes a last line that had no newline.
+func (l *LineWriter) Flush() {
+	if l.w != nil && len(l.buf) > 0 {
+		l.w.Write(l.buf)
+		l.buf = l.buf[:0]
+	}
 }

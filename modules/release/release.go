@@ -542,7 +542,10 @@ func (*Release) Safe(*modules.Config) bool { return true }
 
 func sh(ctx context.Context, req *modules.Request, t modules.Target, sudo bool, cmd string) error {
 	log := modules.SyncWriter(req.Log)
-	res, err := t.Run(ctx, modules.Command{Cmd: cmd, Sudo: sudo, Stdout: log, Stderr: log})
+	so, se := modules.Lines(log), modules.Lines(log)
+	res, err := t.Run(ctx, modules.Command{Cmd: cmd, Sudo: sudo, Stdout: so, Stderr: se})
+	so.Flush()
+	se.Flush()
 	if err != nil {
 		return err
 	}

@@ -194,7 +194,10 @@ func (*Run) Apply(ctx context.Context, req *modules.Request) (*modules.Outcome, 
 		return &modules.Outcome{Skipped: why, Message: "skipped: " + why}, nil
 	}
 	log := modules.SyncWriter(req.Log)
-	res, err := t.Run(ctx, modules.Command{Cmd: a.command, Sudo: a.sudo, TTY: a.tty, Env: a.env, Timeout: a.timeout, Stdout: log, Stderr: log})
+	so, se := modules.Lines(log), modules.Lines(log) // whole lines: no secret cut by the other stream
+	res, err := t.Run(ctx, modules.Command{Cmd: a.command, Sudo: a.sudo, TTY: a.tty, Env: a.env, Timeout: a.timeout, Stdout: so, Stderr: se})
+	so.Flush()
+	se.Flush()
 	if err != nil {
 		return nil, modules.OnHost(req.Host, fmt.Errorf("%s: %w", firstLine(a.shown, 80), err))
 	}
