@@ -20,7 +20,7 @@ type State struct {
 	Schema      string        // default "upgrader"
 	Name        string        // the workspace
 	Lease       time.Duration // default 60s
-	BackupStore string        // "" : the state directory
+	BackupStore string        // not supported yet: Load refuses it
 	DeclRange   hcl.Range
 }
 
@@ -123,9 +123,11 @@ func (l *loader) stateBackupStore(content *hcl.BodyContent, ctx *hcl.EvalContext
 	if !ok {
 		return
 	}
+	// Not built yet: backups go to the state directory (-state-dir, which
+	// may be a shared mount). Refused rather than silently ignored.
+	what := "a directory"
 	if strings.Contains(s, "://") {
-		l.errorf(a.Expr.Range(), "Unsupported backup_store", "backup_store over %s is not supported by this version of upgrader; give a directory (a shared mount works), or leave it out for the state directory.", strings.SplitN(s, "://", 2)[0])
-		return
+		what = strings.SplitN(s, "://", 2)[0]
 	}
-	st.BackupStore = l.expandPath(s)
+	l.errorf(a.Expr.Range(), "Unsupported backup_store", "backup_store (%s) is not supported by this version of upgrader: backups go to the state directory (-state-dir; a shared mount works). Leave it out.", what)
 }
