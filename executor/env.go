@@ -225,7 +225,7 @@ func (e *env) Approved(node string) bool {
 	r.approvedSeen[node] = true
 	r.mu.Unlock()
 	if first && !e.planOnly { // the journal says who ended the window, once
-		_ = r.journal(journal.Event{Type: journal.Approved, Node: node}, evData{By: a.By})
+		_ = r.journal(journal.Event{Type: journal.Approved, Node: node}, evData{By: a.By, Message: "by " + a.By})
 	}
 	return true
 }

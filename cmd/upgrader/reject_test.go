@@ -43,6 +43,9 @@ func TestReject_approversAndReason(t *testing.T) {
 	if code != exitFailedRolledBack {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errs)
 	}
+	if !strings.Contains(out, "REJECTED  gate.go by bob") {
+		t.Errorf("the live view does not show the rejection:\n%s", out)
+	}
 	run, _ := journal.Latest(stateDir)
 	_, st, _ := upgrader("status", "-no-color", dir, run)
 	if !strings.Contains(st, "rejected by bob") || !strings.Contains(st, "not during the sale") {

@@ -168,7 +168,7 @@ func (l *Live) Event(ev executor.Event) {
 		}
 	case executor.EvWaiting:
 		l.paused = ev.Node
-	case journal.NodeFinished, journal.NodeFailed, journal.NodeSkipped, journal.Approved:
+	case journal.NodeFinished, journal.NodeFailed, journal.NodeSkipped, journal.Approved, journal.Rejected:
 		if l.paused == ev.Node {
 			l.paused = ""
 		}
@@ -228,7 +228,12 @@ func (l *Live) line(ev executor.Event) string {
 	case journal.NodeSkipped:
 		return fmt.Sprintf("%s %s %s (%s)", ts, st.Dim(pad("skipped", 9)), ev.Node, ev.Skipped)
 	case journal.Approved:
+		if ev.Message != "" { // by whom
+			return fmt.Sprintf("%s %s %s %s", ts, st.Green(pad("approved", 9)), ev.Node, ev.Message)
+		}
 		return fmt.Sprintf("%s %s %s", ts, st.Green(pad("approved", 9)), ev.Node)
+	case journal.Rejected:
+		return fmt.Sprintf("%s %s %s %s", ts, st.Red(pad("REJECTED", 9)), ev.Node, st.Red(ev.Message))
 	case executor.EvWaiting:
 		return fmt.Sprintf("%s %s %s: %s", ts, st.Yellow(pad("waiting", 9)), ev.Node, ev.Message)
 	case executor.EvRollbackStarted:
