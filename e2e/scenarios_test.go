@@ -389,8 +389,9 @@ func TestActiveStandby_killedThenResumed(t *testing.T) {
 		t.Fatalf("resume exited %d:\n%s", r.code, tail(r.output, 100))
 	}
 	// The window kept its deadline: resume waited only what was left of it.
-	opened := regexp.MustCompile(`observing standby until (\S+)`).FindStringSubmatch(out.String())
-	resumed := regexp.MustCompile(`resuming the window: standby until (\S+)`).FindStringSubmatch(r.output)
+	// "observing standby and metrics error_ratio until ...": the window names its metrics too
+	opened := regexp.MustCompile(`observing standby\b.* until (\S+)`).FindStringSubmatch(out.String())
+	resumed := regexp.MustCompile(`resuming the window: standby\b.* until (\S+)`).FindStringSubmatch(r.output)
 	if opened == nil || resumed == nil || opened[1] != resumed[1] {
 		t.Errorf("the window's deadline: opened %q, resumed %q; want the same", opened, resumed)
 	} else {
