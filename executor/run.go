@@ -128,7 +128,13 @@ func openRun(ctx context.Context, cancel context.CancelCauseFunc, opts *Options,
 	go func() {
 		select {
 		case <-lock.Lost():
-			r.lostLock(&runstore.LostError{Run: id})
+			e := &runstore.LostError{Run: id}
+			hctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+			if h, _, err := opts.store().Holder(hctx); err == nil && h != nil && h.Epoch != lock.Holder().Epoch {
+				e.Now = h
+			}
+			stop()
+			r.lostLock(e)
 		case <-ctx.Done():
 		}
 	}()

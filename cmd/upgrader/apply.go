@@ -178,7 +178,11 @@ func executeRun(ctx context.Context, stdout, stderr io.Writer, c *common, st vie
 		opts.Observer = live.Event
 	}
 	rep := &runReporter{stateDir: stateDir, cfg: opts.Config, plan: plan}
-	opts.Observer = rep.observe(opts.Observer)
+	_, local := opts.Store.(*runstore.Local)
+	local = local || opts.Store == nil
+	if local { // the report reads the local journal; a shared run has none (not supported yet)
+		opts.Observer = rep.observe(opts.Observer)
+	}
 	// Notifications go out from this process, never holding the run up.
 	if nt := notify.New(notify.Options{StateDir: stateDir, Config: opts.Config}); nt != nil {
 		view := opts.Observer
@@ -208,7 +212,7 @@ func executeRun(ctx context.Context, stdout, stderr io.Writer, c *common, st vie
 		live.Close()
 	}
 	reportPath := ""
-	if err == nil {
+	if err == nil && local {
 		// A report that cannot be written does not change the run's outcome.
 		var rerr error
 		if reportPath, rerr = rep.finish(); rerr != nil {

@@ -208,3 +208,51 @@ func TestSharedState_twoAppliesAtOnce(t *testing.T) {
 		t.Fatalf("%d runs recorded, want 3 (one per round)", len(runs))
 	}
 }
+
+// Fencing: A is paused (SIGSTOP, a laptop asleep) in its window; B takes
+// the run over after the lease; when A wakes up it finds it lost the lease
+// and stops without touching the host, naming B; B finishes, each step once.
+func TestSharedState_pausedHolderIsFenced(t *testing.T) {
+	bed := startBed(t, "web")
+	web := bed.Host("web")
+	dsn := testdb.Postgres(t).CreateDatabase(testdb.UniqueName("fence"))
+	a, b := twoControllers(t, bed, dsn, "main.hcl")
+	applyA, outA := a.start(t, "apply", "-auto-approve", "-no-color")
+	t.Cleanup(func() { applyA.Process.Signal(syscall.SIGCONT); applyA.Process.Kill(); applyA.Wait() })
+	waitFor(t, "A's window", 90*time.Second, func() bool {
+		_, st := b.run(t, "status", "-no-color")
+		return strings.Contains(st, "observe.soak") && strings.Contains(st, "cpu")
+	})
+	applyA.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(3500 * time.Millisecond)
+	resumeB, outB := b.start(t, "resume", "-no-color")
+	waitFor(t, "B to hold the run", 30*time.Second, func() bool {
+		pg, err := pgstore.Open(context.Background(), pgstore.Options{DSN: dsn, Workspace: "shop-prod"})
+		if err != nil {
+			return false
+		}
+		defer pg.Close()
+		h, _, _ := pg.Holder(context.Background())
+		return h != nil && h.PID == resumeB.Process.Pid
+	})
+	applyA.Process.Signal(syscall.SIGCONT)
+	done := make(chan error, 1)
+	go func() { done <- applyA.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("A went on after losing its lease:\n%s", outA.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("A did not stop within 30 s of waking up:\n%s", outA.String())
+	}
+	if !strings.Contains(outA.String(), "lost the lock") || !strings.Contains(outA.String(), fmt.Sprintf("pid %d", resumeB.Process.Pid)) {
+		t.Errorf("A's output does not say it lost the run to B:\n%s", outA.String())
+	}
+	if err := resumeB.Wait(); err != nil {
+		t.Fatalf("B's resume: %v\n%s", err, outB.String())
+	}
+	if got := hostCat(t, web, "/tmp/app/c1") + hostCat(t, web, "/tmp/app/c2"); got != "11" {
+		t.Errorf("counters c1 c2 = %q, want each step once", got)
+	}
+}
