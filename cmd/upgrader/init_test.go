@@ -108,8 +108,8 @@ func validates(t *testing.T, dir string) {
 		}
 	}
 	cfg, ds := lang.Load(dir, executor.Schemas(reg), lang.Options{Env: map[string]string{
-		"UPGRADER_VAR_prod_dsn": "postgres://app:secret@198.51.100.20:5432/prod",
-		"UPGRADER_VAR_test_dsn": "postgres://app:secret@198.51.100.20:5432/test",
+		"UPGRADER_VAR_prod_dsn":       "postgres://app:secret@198.51.100.20:5432/prod",
+		"UPGRADER_VAR_test_dsn":       "postgres://app:secret@198.51.100.20:5432/test",
 		"UPGRADER_VAR_prometheus_url": "http://198.51.100.20:9090",
 	}})
 	if !ds.HasErrors() {
