@@ -162,8 +162,9 @@ func TestActiveStandby_errorsDuringStandbyObservation(t *testing.T) {
 	w.reportClient()
 }
 
-// Scenario 3b (8.1, what users feel): the "shed" build refuses every fifth
-// request with 503 once it has run for FaultAfter. It logs them as warnings
+// Scenario 3b (8.1, what users feel): the "shed" build refuses every 20th
+// request with 503 (5%: the regression checks, 4 requests an attempt and 4
+// attempts, almost never fail 4 attempts in a row) once it has run for FaultAfter. It logs them as warnings
 // and uses no more CPU or memory: only the standby's request metrics, read
 // from the world's Prometheus, show it. The error-ratio bound catches it
 // during the standby window and the procedure rolls back as in 7.1.
@@ -227,8 +228,8 @@ func TestActiveStandby_usersSeeErrorsViaPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if samples == 0 || metrics == 0 || deciding != 1 || maxRatio < 0.05 {
-		t.Errorf("observe.standby: %d host samples, %d metric lines, %d deciding, highest ratio %g; want both kinds, one deciding, a ratio >= 0.05", samples, metrics, deciding, maxRatio)
+	if samples == 0 || metrics == 0 || deciding != 1 || maxRatio < 0.02 {
+		t.Errorf("observe.standby: %d host samples, %d metric lines, %d deciding, highest ratio %g; want both kinds, one deciding, a ratio >= 0.02", samples, metrics, deciding, maxRatio)
 	}
 	st := w.upgrader("status", "-no-color", ".")
 	if !strings.Contains(st.output, "metric error_ratio") {

@@ -280,7 +280,7 @@ func TestApp_metrics(t *testing.T) {
 	}
 }
 
-// TestApp_shedFault: once armed, the shed build refuses every fifth request
+// TestApp_shedFault: once armed, the shed build refuses every 20th request
 // with 503 (logged as WARN, never ERROR); /health always answers.
 func TestApp_shedFault(t *testing.T) {
 	setBuild(t, "2.0.0", "shed", "15s")
@@ -293,8 +293,8 @@ func TestApp_shedFault(t *testing.T) {
 		c, _ := get(t, h, "/version")
 		codes[c]++
 	}
-	if codes[503] != 20 || codes[200] != 80 {
-		t.Errorf("codes %v, want 20 x 503 and 80 x 200", codes)
+	if codes[503] != 5 || codes[200] != 95 {
+		t.Errorf("codes %v, want 5 x 503 and 95 x 200", codes)
 	}
 	for i := 0; i < 10; i++ {
 		if c, _ := get(t, h, "/health"); c != 200 {

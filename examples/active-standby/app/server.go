@@ -34,7 +34,7 @@ type app struct {
 
 	stopFault chan struct{}
 	shedding  atomic.Bool   // the "shed" fault is on
-	requests  atomic.Uint64 // served so far: the shed fault fails every 5th
+	requests  atomic.Uint64 // served so far: the shed fault fails every 20th
 
 	// What Prometheus scrapes at /metrics: requests by code, and latency.
 	metrics  *prometheus.Registry
@@ -118,9 +118,9 @@ func (a *app) logged(h http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		n := a.requests.Add(1)
-		if a.shedding.Load() && n%5 == 0 && r.URL.Path != "/health" {
+		if a.shedding.Load() && n%20 == 0 && r.URL.Path != "/health" {
 			// The "shed" build's bug: its admission control refuses every
-			// fifth request as if overloaded. Load shedding is logged as a
+			// 20th request as if overloaded. Load shedding is logged as a
 			// warning, so only the users (and the request metrics) see it.
 			sw.Header().Set("Retry-After", "1")
 			http.Error(sw, "overloaded, try again", http.StatusServiceUnavailable)
