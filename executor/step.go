@@ -238,7 +238,11 @@ func (k *stepNode) repeatUnsafe(r *run, ns *NodeState) string {
 		}
 		mc, _ := decode(r.cfg, blk.Body, blk.Spec, blk.DeclRange, ectx)
 		if !rp.Safe(mc) {
-			return fmt.Sprintf("its %s action #%d on host %q is not safe to repeat (%s says so for these arguments)", blk.Kind, a.Index+1, a.Host, blk.Kind)
+			why := blk.Kind + " says so for these arguments"
+			if ex, ok := mod.(modules.RepeatExplainer); ok {
+				why = ex.Unsafe(mc)
+			}
+			return fmt.Sprintf("its %s action #%d on host %q is not safe to repeat (%s)", blk.Kind, a.Index+1, a.Host, why)
 		}
 	}
 	return ""

@@ -298,6 +298,13 @@ type Repeatable interface {
 	Safe(cfg *Config) bool
 }
 
+// RepeatExplainer is optional for a Repeatable kind: when Safe says no, what
+// would make it safe, for the resume refusal ("no creates, unless or
+// idempotent = true").
+type RepeatExplainer interface {
+	Unsafe(cfg *Config) string
+}
+
 // Describer is optional: how a plan that contacts no host (plan -offline,
 // and every check's probe lines) shows the block, from its arguments alone.
 // Without it the line lists every argument by name, and the change is Exec

@@ -201,7 +201,8 @@ func TestResume_unsafeInFlightStops(t *testing.T) {
 		t.Fatalf("second unlock: %d %s", code, errs)
 	}
 	code, _, stderr := upgrader("resume", dir)
-	if code != exitInvalid || !strings.Contains(stderr, "-retry step.long") || !strings.Contains(stderr, "upgrader rollback") {
+	if code != exitInvalid || !strings.Contains(stderr, "-retry step.long") || !strings.Contains(stderr, "upgrader rollback") ||
+		!strings.Contains(stderr, "no creates, unless or idempotent = true") {
 		t.Fatalf("resume: exit %d: %s", code, stderr)
 	}
 	web.Exec(context.Background(), "touch /tmp/app/go")

@@ -24,10 +24,11 @@ import (
 type Run struct{}
 
 var (
-	_ modules.Action     = (*Run)(nil)
-	_ modules.Validator  = (*Run)(nil)
-	_ modules.Repeatable = (*Run)(nil)
-	_ modules.Describer  = (*Run)(nil)
+	_ modules.Action          = (*Run)(nil)
+	_ modules.Validator       = (*Run)(nil)
+	_ modules.Repeatable      = (*Run)(nil)
+	_ modules.RepeatExplainer = (*Run)(nil)
+	_ modules.Describer       = (*Run)(nil)
 )
 
 func (*Run) Kind() string { return "run" }
@@ -79,6 +80,11 @@ func (*Run) Validate(cfg *modules.Config) hcl.Diagnostics {
 func (*Run) Safe(cfg *modules.Config) bool {
 	v := cfg.Value
 	return modules.GetString(v, "creates") != "" || modules.GetString(v, "unless") != "" || modules.GetBool(v, "idempotent", false)
+}
+
+// Unsafe says what Safe looks for.
+func (*Run) Unsafe(*modules.Config) string {
+	return "no creates, unless or idempotent = true"
 }
 
 type args struct {
