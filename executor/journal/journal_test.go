@@ -283,7 +283,7 @@ func TestRunID_sortable(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	if !strings.HasPrefix(ids[4], "20261128T101500-") {
+	if !strings.HasPrefix(ids[4], "20261128T101500.000-") {
 		t.Errorf("id = %s", ids[4])
 	}
 	sorted := append([]string(nil), ids...)

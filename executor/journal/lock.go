@@ -286,10 +286,11 @@ func Unlock(stateDir string, force bool) (*LockInfo, error) {
 	return li, nil
 }
 
-// NewRunID returns a sortable run id: UTC start time plus 4 random hex digits
-// (20261128T101500-abcd).
+// NewRunID returns a sortable run id: UTC start time to the millisecond plus
+// 4 random hex digits (20261128T101500.123-abcd). The milliseconds keep two
+// runs started in the same second in order: the newest run is the last id.
 func NewRunID(t time.Time) string {
 	var b [2]byte
 	_, _ = rand.Read(b[:])
-	return t.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
+	return t.UTC().Format("20060102T150405.000") + "-" + hex.EncodeToString(b[:])
 }

@@ -21,7 +21,8 @@ func RunDir(stateDir, run string) string { return filepath.Join(RunsDir(stateDir
 // Path is one run's journal.
 func Path(stateDir, run string) string { return filepath.Join(RunDir(stateDir, run), FileName) }
 
-var runIDRe = regexp.MustCompile(`^\d{8}T\d{6}-[0-9a-f]{4}$`)
+// The milliseconds came later: ids without them (older runs) still read.
+var runIDRe = regexp.MustCompile(`^\d{8}T\d{6}(\.\d{3})?-[0-9a-f]{4}$`)
 
 // ValidRunID reports whether s looks like a run id (and so is safe as a path element).
 func ValidRunID(s string) bool { return runIDRe.MatchString(s) }
