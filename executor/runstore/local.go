@@ -1,13 +1,10 @@
 package runstore
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"github.com/upgrader-dev/upgrader/executor/journal"
+	"github.com/upgrader-dev/upgrader/modules"
 )
 
 // Local is the state directory (.upgrader/): runs/RUN/journal.jsonl
@@ -134,52 +132,14 @@ func (l *Local) AppendSamples(ctx context.Context, run string, lines []byte) err
 	}
 	l.samples.Lock()
 	defer l.samples.Unlock()
-	path := SamplesFile(l.Dir, run)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
-			lines = append([]byte{'\n'}, lines...)
-		}
-	}
-	_, err = f.Write(lines)
-	return err
+	return modules.AppendLines(SamplesFile(l.Dir, run), lines)
 }
 
 func (l *Local) Samples(ctx context.Context, run string, fn func(line []byte) error) error {
 	if !ValidRunID(run) {
 		return fmt.Errorf("%q is not a run id", run)
 	}
-	f, err := os.Open(SamplesFile(l.Dir, run))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 64<<10)
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' && len(bytes.TrimSpace(line)) > 0 {
-			if err := fn(line); err != nil {
-				return err
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return modules.ReadLines(SamplesFile(l.Dir, run), fn)
 }
 
 // backupDir is backups/RUN/NAME, the layout of modules/backup.

@@ -1,15 +1,11 @@
 package observe
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/upgrader-dev/upgrader/modules"
-	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -139,33 +135,7 @@ func ReadRecordsFrom(lines Lines, fn func(*Record) error) error {
 // FileLines streams the complete, non-blank lines of path (a missing file
 // has none; a torn last line is skipped).
 func FileLines(path string) Lines {
-	return func(fn func(line []byte) error) error { return fileLines(path, fn) }
-}
-
-func fileLines(path string, fn func(line []byte) error) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 64<<10)
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			if err := fn(line); err != nil {
-				return err
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return func(fn func(line []byte) error) error { return modules.ReadLines(path, fn) }
 }
 
 // WindowSummary is what `upgrader status` shows of one observation window.
