@@ -98,7 +98,7 @@ func TestBackup_protects(t *testing.T) {
 
 // localEnv is a modtest.Env whose host "web" is this machine.
 func localEnv(t *testing.T, run string) (*modtest.Env, *localTarget) {
-	lt := &localTarget{name: "web"}
+	lt := newLocalTarget("web")
 	return &modtest.Env{ID: run, Dir: t.TempDir(), Targets: map[string]modules.Target{"web": lt}}, lt
 }
 

@@ -134,7 +134,7 @@ func TestVerify_craftedArchives(t *testing.T) {
 			if os.Geteuid() != 0 {
 				return
 			}
-			err := RestoreDir(ctx, dir, RestoreOptions{Target: &localTarget{name: "web"}, Host: "web"})
+			err := RestoreDir(ctx, dir, RestoreOptions{Target: newLocalTarget("web"), Host: "web"})
 			if err == nil || !strings.Contains(err.Error(), "nothing was restored") {
 				t.Errorf("restore: %v", err)
 			}
@@ -156,7 +156,7 @@ func TestVerify_craftedArchives(t *testing.T) {
 		if os.Geteuid() != 0 {
 			t.Skip("restore needs root")
 		}
-		if err := RestoreDir(ctx, dir, RestoreOptions{Target: &localTarget{name: "web"}, Host: "web"}); err != nil {
+		if err := RestoreDir(ctx, dir, RestoreOptions{Target: newLocalTarget("web"), Host: "web"}); err != nil {
 			t.Fatal(err)
 		}
 		if b, _ := os.ReadFile(app2 + "/g"); string(b) != "through the link" {
@@ -177,7 +177,7 @@ func TestVerify_craftedArchives(t *testing.T) {
 // craftingTarget is a host whose tar sends a crafted stream: the backup
 // itself must fail, leaving nothing that looks complete.
 type craftingTarget struct {
-	localTarget
+	*localTarget
 	stream []byte
 }
 
@@ -194,7 +194,7 @@ func TestBackup_craftedStreamRefused(t *testing.T) {
 	if err := os.MkdirAll(root+"/app", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ct := &craftingTarget{localTarget: localTarget{name: "web"}, stream: craftTar(t, []craftedEntry{
+	ct := &craftingTarget{localTarget: newLocalTarget("web"), stream: craftTar(t, []craftedEntry{
 		{name: "." + root + "/app/", typ: tar.TypeDir},
 		{name: "./etc/cron.d/evil", typ: tar.TypeReg, body: "* * * * * root sh"},
 	})}
