@@ -183,8 +183,16 @@ func TestObserve_rotationNoLossNoDouble(t *testing.T) {
 	}
 	seen := map[int]int{}
 	last := 0
+	// A sample keeps at most 5 matching lines: when one came late (a loaded
+	// machine) and more lines matched in its interval, those lines cannot all
+	// be named, and only the count (and no line named twice) is judged.
+	named := true
 	for _, r := range w.samples(t) {
-		for _, l := range r.LogLines[appLog] {
+		lines := r.LogLines[appLog]
+		if r.LogMatches[appLog]-last > len(lines) {
+			named = false
+		}
+		for _, l := range lines {
 			n, _ := strconv.Atoi(strings.TrimPrefix(l, "ERROR line "))
 			seen[n]++
 		}
@@ -194,13 +202,18 @@ func TestObserve_rotationNoLossNoDouble(t *testing.T) {
 	for i := 1; i <= 30; i++ {
 		switch seen[i] {
 		case 0:
-			missing = append(missing, i)
+			if named {
+				missing = append(missing, i)
+			}
 		case 1:
 		default:
 			twice = append(twice, i)
 		}
 	}
-	if len(missing) > 0 || len(twice) > 0 || last != 30 || len(seen) != 30 {
+	if !named {
+		t.Logf("a sample matched more lines than it keeps: %d of 30 lines named, the count judged", len(seen))
+	}
+	if len(missing) > 0 || len(twice) > 0 || last != 30 || len(seen) > 30 || (named && len(seen) != 30) {
 		t.Errorf("lines missing %v, counted twice %v, total %d (want 30)\n%s", missing, twice, last, w.out.String())
 	}
 	if !out.Outputs["passed"].True() {
