@@ -2,8 +2,6 @@ package observe
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/upgrader-dev/upgrader/internal/testprom"
 	"github.com/upgrader-dev/upgrader/modules"
@@ -32,14 +29,8 @@ func newPromApp(t testing.TB, errPerMille int64) *promApp {
 	reg := prometheus.NewRegistry()
 	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "app_requests_total", Help: "requests by code"}, []string{"code"})
 	reg.MustRegister(reqs)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &promApp{addr: ln.Addr().String(), stop: make(chan struct{})}
+	a := &promApp{addr: testprom.Exporter(t, reg), stop: make(chan struct{})}
 	a.errPerMille.Store(errPerMille)
-	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
-	go srv.Serve(ln)
 	a.wg.Add(1)
 	go func() { // 1000 requests every 100 ms
 		defer a.wg.Done()
@@ -56,7 +47,7 @@ func newPromApp(t testing.TB, errPerMille int64) *promApp {
 			reqs.WithLabelValues("200").Add(float64(1000 - e))
 		}
 	}()
-	t.Cleanup(func() { close(a.stop); a.wg.Wait(); srv.Close() })
+	t.Cleanup(func() { close(a.stop); a.wg.Wait() })
 	return a
 }
 

@@ -2,14 +2,11 @@ package promcheck
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/upgrader-dev/upgrader/internal/testprom"
 	"github.com/upgrader-dev/upgrader/modules"
@@ -30,17 +27,11 @@ func TestPrometheus_check(t *testing.T) {
 	reg.MustRegister(g)
 	g.WithLabelValues("orders").Set(3)
 	g.WithLabelValues("mail").Set(250)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
-	go srv.Serve(ln)
-	defer srv.Close()
-	prom := testprom.New(t, testprom.Options{Targets: []string{ln.Addr().String()}})
+	addr := testprom.Exporter(t, reg)
+	prom := testprom.New(t, testprom.Options{Targets: []string{addr}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := prom.WaitScraped(ctx, []string{ln.Addr().String()}, 1); err != nil {
+	if err := prom.WaitScraped(ctx, []string{addr}, 1); err != nil {
 		t.Fatal(err)
 	}
 	env := &modtest.Env{MetricSources: map[string]*modules.MetricSource{"prom": {Name: "prom", Kind: "prometheus", URL: prom.URL, Timeout: 2 * time.Second}}}

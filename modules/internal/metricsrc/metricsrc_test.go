@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/upgrader-dev/upgrader/internal/testprom"
 	"github.com/upgrader-dev/upgrader/modules"
@@ -26,14 +24,7 @@ func exporter(t *testing.T) string {
 	reg.MustRegister(c)
 	c.WithLabelValues("200").Add(90)
 	c.WithLabelValues("500").Add(10)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
+	return testprom.Exporter(t, reg)
 }
 
 func TestQuery_realPrometheus(t *testing.T) {
