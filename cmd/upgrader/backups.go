@@ -56,16 +56,9 @@ func runBackups(args []string, stdout, stderr io.Writer) int {
 }
 
 func runBackupsList(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("backups list", stderr)
 	var c common
-	c.register(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return exitInvalid
-	}
-	dir, err := dirArg(pos)
-	if err != nil {
-		fmt.Fprintf(stderr, "upgrader backups list: %s\n", err)
+	dir, ok := parseDirCommand("backups list", "Usage: upgrader backups list [flags] [DIR]\n\nLists the backups in DIR's state directory: sizes, ages, complete or not.\n\n", args, &c, stderr)
+	if !ok {
 		return exitInvalid
 	}
 	stateDir := c.stateDirFor(dir)

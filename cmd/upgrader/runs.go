@@ -26,16 +26,9 @@ type runInfo struct {
 }
 
 func runRuns(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("runs", stderr)
 	var c common
-	c.register(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return exitInvalid
-	}
-	dir, err := dirArg(pos)
-	if err != nil {
-		fmt.Fprintf(stderr, "upgrader runs: %s\n", err)
+	dir, ok := parseDirCommand("runs", "Usage: upgrader runs [flags] [DIR]\n\nLists the runs of DIR's state (its state block, or DIR/.upgrader): id, who\nstarted it, when, state, and who holds it now.\n\n", args, &c, stderr)
+	if !ok {
 		return exitInvalid
 	}
 	ctx := context.Background()
