@@ -28,9 +28,16 @@ import (
 // with the test hosts' hosts.hcl when bed is not nil.
 func configDir(t *testing.T, bed *testbed.Testbed, files ...string) string {
 	t.Helper()
+	return testdataDir(t, bed, "apply", files...)
+}
+
+// testdataDir copies files of testdata/SUB into a new configuration
+// directory, with the bed's hosts.hcl when bed is not nil.
+func testdataDir(t *testing.T, bed *testbed.Testbed, sub string, files ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join("testdata", "apply", f))
+		b, err := os.ReadFile(filepath.Join("testdata", sub, f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -531,4 +538,17 @@ func assertNoCanary(t *testing.T, canary string, paths ...string) {
 			return nil
 		})
 	}
+}
+
+// waitForGate waits until the newest run of stateDir has started the gate
+// node (gate.NAME) and returns the run id.
+func waitForGate(t *testing.T, stateDir, node string, timeout time.Duration) string {
+	t.Helper()
+	var run string
+	waitFor(t, "the run", timeout, func() bool { run, _ = journal.Latest(stateDir); return run != "" })
+	waitFor(t, "the gate", timeout, func() bool {
+		b, _ := os.ReadFile(journal.Path(stateDir, run))
+		return strings.Contains(string(b), `"node":"`+node+`"`)
+	})
+	return run
 }

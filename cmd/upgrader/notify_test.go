@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -59,27 +58,10 @@ func TestNotify_realRunReceiverGetsEventsInOrder(t *testing.T) {
 	if _, err := bed.Host("web").Exec(context.Background(), "mkdir -p /tmp/app && chown deploy /tmp/app"); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	for _, f := range []string{"main.hcl", "app.conf"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "notify", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := bed.WriteHostsHCL(filepath.Join(dir, "hosts.hcl")); err != nil {
-		t.Fatal(err)
-	}
+	dir := testdataDir(t, bed, "notify", "main.hcl", "app.conf")
 	stateDir := filepath.Join(dir, ".upgrader")
 	go func() {
-		var run string
-		waitFor(t, "the run", 60*time.Second, func() bool { run, _ = journal.Latest(stateDir); return run != "" })
-		waitFor(t, "the gate", 60*time.Second, func() bool {
-			b, _ := os.ReadFile(journal.Path(stateDir, run))
-			return strings.Contains(string(b), `"node":"gate.go"`)
-		})
+		run := waitForGate(t, stateDir, "gate.go", 60*time.Second)
 		if code, out, errs := upgrader("approve", dir, run, "go"); code != 0 {
 			t.Errorf("approve: %d %s %s", code, out, errs)
 		}

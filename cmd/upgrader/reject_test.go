@@ -19,12 +19,7 @@ func TestReject_approversAndReason(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		var run string
-		waitFor(t, "the run", 30*time.Second, func() bool { run, _ = journal.Latest(stateDir); return run != "" })
-		waitFor(t, "the gate", 30*time.Second, func() bool {
-			b, _ := os.ReadFile(journal.Path(stateDir, run))
-			return strings.Contains(string(b), `"node":"gate.go"`)
-		})
+		run := waitForGate(t, stateDir, "gate.go", 30*time.Second)
 		if code, _, errs := upgrader("approve", dir, run, "go"); code != exitInvalid || !strings.Contains(errs, "gate.go may be decided only by bob") {
 			t.Errorf("approve by a non-approver: exit %d %s", code, errs)
 		}
