@@ -47,10 +47,11 @@ func block(version, activate string, keep int) string {
 
 func itoa(n int) string { return string(rune('0' + n)) }
 
-// Releases on a real host: first release, upgrade with shared links and
-// activate, = on re-plan, undo back to the exact previous tree with activate
-// run again, pruning to keep (undone too), and failures that roll themselves back.
-func TestRelease_realHost(t *testing.T) {
+// webHost starts a test host "web" and returns it, a Target on it as the
+// deploy user, and exec, which runs a command there as root (test set-up
+// and assertions) and fails the test on an error.
+func webHost(t *testing.T) (*testbed.Host, modules.Target, func(cmd string) string) {
+	t.Helper()
 	bed := testbed.New(t, "web")
 	h := bed.Host("web")
 	tg, err := bed.Target("web")
@@ -65,6 +66,14 @@ func TestRelease_realHost(t *testing.T) {
 		}
 		return out
 	}
+	return h, tg, exec
+}
+
+// Releases on a real host: first release, upgrade with shared links and
+// activate, = on re-plan, undo back to the exact previous tree with activate
+// run again, pruning to keep (undone too), and failures that roll themselves back.
+func TestRelease_realHost(t *testing.T) {
+	h, tg, exec := webHost(t)
 	exec("mkdir -p /opt/app && chown deploy:deploy /opt/app /var/log/app")
 	env := &modtest.Env{ID: "r1", Targets: map[string]modules.Target{"web": tg}}
 	r := &modtest.Runner{T: t, Env: env, Host: "web", Dir: t.TempDir()}
@@ -149,7 +158,7 @@ func TestRelease_realHost(t *testing.T) {
 	// activates the previous release again and says so.
 	env.ID = "r6"
 	cfg5 := r.Decode(m, block("5.0.0", activate, 2))
-	_, _, err = r.Apply(m, cfg5)
+	_, _, err := r.Apply(m, cfg5)
 	if err == nil || !strings.Contains(err.Error(), "rolled back to 3.0.0") || !strings.Contains(err.Error(), `host "web"`) {
 		t.Fatalf("err = %v", err)
 	}

@@ -3,7 +3,6 @@ package release
 import (
 	"testing"
 
-	"github.com/upgrader-dev/upgrader/internal/testbed"
 	"github.com/upgrader-dev/upgrader/modules"
 	"github.com/upgrader-dev/upgrader/modules/modtest"
 )
@@ -13,20 +12,7 @@ import (
 // temporaries, the /tmp stage) point at root's files; apply and undo never
 // write through them, and the release, current and undo are exact.
 func TestRelease_sudoNeverWritesThroughPlantedLinks(t *testing.T) {
-	bed := testbed.New(t, "web")
-	h := bed.Host("web")
-	tg, err := bed.Target("web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(cmd string) string {
-		t.Helper()
-		out, err := h.Exec(t.Context(), cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	_, tg, exec := webHost(t)
 	exec(`mkdir -p /opt/app/releases /opt/victimdir && printf 'root secret\n' > /opt/victim && chmod 0600 /opt/victim &&
 chown root:root /opt/victim /opt/victimdir && chmod 0700 /opt/victimdir && chown deploy:deploy /opt/app /opt/app/releases &&
 su deploy -s /bin/sh -c 'ln -s /opt/victimdir /opt/app/.current.upgrader-r1 && ln -s /opt/victimdir /opt/app/.current.upgrader-undo &&
