@@ -23,8 +23,7 @@ func TestRestore_contract(t *testing.T) {
 	if _, err := localExec(ctx, fmt.Sprintf(makeTree, shq(root))); err != nil {
 		t.Fatal(err)
 	}
-	h := modtest.NewLocalHost("web")
-	env := &modtest.Env{ID: "r1", Dir: t.TempDir(), Targets: map[string]modules.Target{"web": h}}
+	env, h := localEnv(t, "r1")
 	b := &Backup{}
 	if _, err := b.Apply(ctx, &modules.Request{Config: decode(t, b, hostBackupSrc(root)), Node: "backup.web", Index: -1, Env: env, Log: &bytes.Buffer{}}); err != nil {
 		t.Fatal(err)
